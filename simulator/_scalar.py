@@ -1,0 +1,224 @@
+"""Scalar arithmetic shared by every kernel: format rounding, exact add, Philox, noise.
+
+All functions are ``@njit(inline="always")`` so that the array kernels in ``_kernels.py`` and
+``formats.py`` compile them into their loops. Values travel as float64: every format this
+project handles (exponent bits <= 8, mantissa bits <= 23) is a subset of float64, so a float64
+holds any value of any format exactly.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+_NAN = np.float64(np.nan)  # 0x7FF8000000000000: converts to the canonical NaN of every format
+
+
+@njit(inline="always", cache=True)
+def round_fmt(v, exp_bits, man_bits):
+    """Round float64 ``v`` to the format (exp_bits, man_bits): IEEE RNE, subnormals, overflow.
+
+    NaN becomes the canonical NaN; the sign of zero is kept.
+    """
+    return round_sum(v, 0.0, exp_bits, man_bits)
+
+
+@njit(inline="always", cache=True)
+def round_sum(s, err, exp_bits, man_bits):
+    """Round the exact real ``s + err`` once to the format, where ``s = fl64(s + err)``.
+
+    ``err`` is the exact rounding error of a float64 sum (from TwoSum); it only matters when
+    ``s`` falls exactly on a midpoint of the target grid, where it breaks the tie the way the
+    exact value does. With ``err = 0`` this is plain round-to-nearest-even of ``s``.
+    """
+    if s != s:
+        return _NAN
+    if math.isinf(s):
+        return s
+    if s == 0.0:
+        return s
+    bias = (1 << (exp_bits - 1)) - 1
+    emin = 1 - bias
+    e = math.frexp(s)[1] - 1  # s = m * 2^e with 1 <= |m| < 2
+    if e > bias:
+        return math.copysign(math.inf, s)
+    if e < emin - man_bits - 1:
+        # below half the smallest subnormal: rounds to a zero of the same sign
+        return math.copysign(0.0, s)
+    quantum_exp = max(e, emin) - man_bits
+    scaled = math.ldexp(s, -quantum_exp)
+    lower = math.floor(scaled)
+    frac = scaled - lower
+    if frac == 0.5 and err != 0.0:
+        r = lower + 1.0 if err > 0.0 else lower
+    else:
+        r = np.rint(scaled)
+    out = math.ldexp(r, quantum_exp)
+    max_finite = math.ldexp(2.0 - math.ldexp(1.0, -man_bits), bias)
+    if math.fabs(out) > max_finite:
+        return math.copysign(math.inf, s)
+    if out == 0.0:
+        return math.copysign(0.0, s)
+    return out
+
+
+@njit(inline="always", cache=True)
+def add_fmt(a, b, exp_bits, man_bits):
+    """``a + b`` (float64 holding values of at most 24 significant bits) rounded once."""
+    s = a + b
+    if not math.isfinite(s):
+        return round_fmt(s, exp_bits, man_bits)
+    # TwoSum (Knuth): err is the exact error of s, so s + err == a + b exactly.
+    bb = s - a
+    err = (a - (s - bb)) + (b - bb)
+    return round_sum(s, err, exp_bits, man_bits)
+
+
+@njit(inline="always", cache=True)
+def mul_fmt(a, b, exp_bits, man_bits):
+    """``a * b`` rounded once; the float64 product of two <= 24-bit significands is exact."""
+    return round_fmt(a * b, exp_bits, man_bits)
+
+
+# Philox4x32-10 (Salmon et al., SC'11, Random123): multipliers and Weyl key increments.
+_PHILOX_M0 = np.uint64(0xD2511F53)
+_PHILOX_M1 = np.uint64(0xCD9E8D57)
+_PHILOX_W0 = np.uint64(0x9E3779B9)
+_PHILOX_W1 = np.uint64(0xBB67AE85)
+_MASK32 = np.uint64(0xFFFFFFFF)
+_SHIFT32 = np.uint64(32)
+
+
+@njit(inline="always", cache=True)
+def philox4x32(c0, c1, c2, c3, k0, k1):
+    """Philox4x32-10 block: four 32-bit counter words and two key words to four words.
+
+    All arguments and results are uint64 holding 32-bit values.
+    """
+    for rnd in range(10):
+        if rnd > 0:
+            k0 = (k0 + _PHILOX_W0) & _MASK32
+            k1 = (k1 + _PHILOX_W1) & _MASK32
+        p0 = _PHILOX_M0 * c0
+        p1 = _PHILOX_M1 * c2
+        hi0 = p0 >> _SHIFT32
+        lo0 = p0 & _MASK32
+        hi1 = p1 >> _SHIFT32
+        lo1 = p1 & _MASK32
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+    return c0, c1, c2, c3
+
+
+NOISE_NONE = 0
+NOISE_UNIFORM = 1
+NOISE_GAUSSIAN = 2
+
+_LN2 = 0.6931471805599453
+_SQRT_HALF = 0.7071067811865476
+
+
+@njit(inline="always", cache=True)
+def _log(x):
+    """Natural log of x > 0 from +, -, *, / only, so it is the same on every platform."""
+    m, e = math.frexp(x)  # x = m * 2^e, 0.5 <= m < 1
+    if m < _SQRT_HALF:
+        m *= 2.0
+        e -= 1
+    f = m - 1.0
+    s = f / (2.0 + f)  # log(m) = 2 atanh(s), |s| <= 0.1716
+    s2 = s * s
+    series = 0.0
+    for k in range(12, 0, -1):  # 2 atanh(s) = 2 s sum s^(2k) / (2k+1); 12 terms reach 2^-60
+        series = series * s2 + 1.0 / (2 * k + 1)
+    series = series * s2 + 1.0
+    return e * _LN2 + 2.0 * s * series
+
+
+# Acklam's rational approximation of the inverse standard normal CDF (relative error 1.15e-9).
+_A0, _A1, _A2 = -3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02
+_A3, _A4, _A5 = 1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00
+_B0, _B1, _B2 = -5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02
+_B3, _B4 = 6.680131188771972e01, -1.328068155288572e01
+_C0, _C1, _C2 = -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00
+_C3, _C4, _C5 = -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00
+_D0, _D1, _D2, _D3 = 7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, (
+    3.754408661907416e00
+)
+_P_LOW = 0.02425
+
+
+@njit(inline="always", cache=True)
+def _tail(p):
+    q = math.sqrt(-2.0 * _log(p))
+    num = ((((_C0 * q + _C1) * q + _C2) * q + _C3) * q + _C4) * q + _C5
+    den = (((_D0 * q + _D1) * q + _D2) * q + _D3) * q + 1.0
+    return num / den
+
+
+@njit(inline="always", cache=True)
+def inverse_normal_cdf(p):
+    """Standard normal quantile of p in (0, 1)."""
+    if p < _P_LOW:
+        return _tail(p)
+    if p > 1.0 - _P_LOW:
+        return -_tail(1.0 - p)
+    q = p - 0.5
+    r = q * q
+    num = (((((_A0 * r + _A1) * r + _A2) * r + _A3) * r + _A4) * r + _A5) * q
+    den = ((((_B0 * r + _B1) * r + _B2) * r + _B3) * r + _B4) * r + 1.0
+    return num / den
+
+
+_TWO_M32 = 2.0**-32
+
+
+@njit(inline="always", cache=True)
+def noise_from_word(word, kind, amplitude):
+    """Noise in ADC LSB from one 32-bit Philox word.
+
+    ``u = (word + 0.5) * 2^-32`` lies strictly inside (0, 1); uniform noise is
+    ``amplitude * (u - 0.5)`` (width ``amplitude``), gaussian noise is
+    ``amplitude * Phi^-1(u)`` (sigma ``amplitude``).
+    """
+    u = (np.float64(word) + 0.5) * _TWO_M32
+    if kind == NOISE_UNIFORM:
+        return amplitude * (u - 0.5)
+    return amplitude * inverse_normal_cdf(u)
+
+
+@njit(inline="always", cache=True)
+def noise_words(seed, stream, b, i, j):
+    """The four Philox words that serve rows 4*(i//4) .. 4*(i//4)+3 at (b, j).
+
+    Counter = (i >> 2, j, b, stream), key = (seed low word, seed high word); word ``i & 3``
+    belongs to output row i.
+    """
+    return philox4x32(
+        np.uint64(i >> 2),
+        np.uint64(j),
+        np.uint64(b),
+        np.uint64(stream),
+        np.uint64(seed) & _MASK32,
+        np.uint64(seed) >> _SHIFT32,
+    )
+
+
+@njit(inline="always", cache=True)
+def adc(mac, gain_constant, noise, code_max):
+    """SPEC steps 5-7 in their pinned float64 order: ``clamp(rint(mac * kA + noise), My)``."""
+    v = np.float64(mac) * gain_constant + noise
+    q = np.rint(v)
+    if q > code_max:
+        q = code_max
+    elif q < -code_max:
+        q = -code_max
+    return np.int32(q)
+
+
+@njit(inline="always", cache=True)
+def rescale(adc_code, w_scale, x_scale, rescale_constant, part_exp, part_man):
+    """SPEC step 8: sy = sw*sx, t = qy*sy, u = t*K in fp32, then p = to(partial, u)."""
+    sy = mul_fmt(w_scale, x_scale, 8, 23)
+    t = mul_fmt(np.float64(adc_code), sy, 8, 23)
+    u = mul_fmt(t, rescale_constant, 8, 23)
+    return round_fmt(u, part_exp, part_man)
