@@ -70,7 +70,7 @@ module abfp_in_round_scale #(
     for (i = IN_MAN; i >= 0; i = i - 1) begin
       if (!found && sig[i]) begin
         found      = 1'b1;
-        lead_zeros = IN_MAN - i;
+        lead_zeros = IN_MAN[E_W-1:0] - i[E_W-1:0];
       end
     end
     norm = sig << lead_zeros;

@@ -79,7 +79,12 @@ module abfp_input_unit #(
   localparam integer BEAT_W   = (BEATS > 1) ? $clog2(BEATS) : 1;
   localparam integer BEAT_BITS = P * IN_W;
   localparam integer LANE_BITS = P * DAC_BITS;
-  localparam [BEAT_W-1:0] LAST_BEAT = BEATS - 1;
+  localparam integer LAST_BEAT_INT = BEATS - 1;
+  localparam [BEAT_W-1:0] LAST_BEAT = LAST_BEAT_INT[BEAT_W-1:0];
+  // Reset values of the wide registers (a replication this wide can exceed Verilator's
+  // replication limit).
+  localparam [N*IN_W-1:0]     VEC_ZERO   = 0;
+  localparam [N*DAC_BITS-1:0] CODES_ZERO = 0;
   localparam [SC_W-1:0] SCALE_NAN = {1'b0, {SCALE_EXP{1'b1}}, 1'b1, {(SCALE_MAN - 1){1'b0}}};
 
   // ---------------------------------------------------------------------------------------
@@ -239,7 +244,7 @@ module abfp_input_unit #(
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
       in_beat_q       <= {BEAT_W{1'b0}};
-      vec_q           <= {(N*IN_W){1'b0}};
+      vec_q           <= VEC_ZERO;
       run_max_q       <= {MAG_W{1'b0}};
       run_nonfinite_q <= 1'b0;
       nonfinite_q     <= 1'b0;
@@ -248,7 +253,7 @@ module abfp_input_unit #(
       q_scale_q       <= {SC_W{1'b0}};
       out_valid_q     <= 1'b0;
       out_scale_q     <= {SC_W{1'b0}};
-      out_codes_q     <= {(N*DAC_BITS){1'b0}};
+      out_codes_q     <= CODES_ZERO;
     end else begin
       in_beat_q       <= in_beat_d;
       vec_q           <= vec_d;

@@ -98,12 +98,15 @@ def fused_tile(
 ):  # fmt: skip
     """SPEC steps 5-10 for tile ``j`` of every (b, i): one pass over ``mac`` (B, N).
 
-    ``acc`` (B, N) float32 holds the running accumulator; at the last tile it is replaced by
-    the output-format result. Noise words are drawn once per four output rows.
+    ``x_scale`` (B,) and ``w_scale`` (N,) are tile j's scales as contiguous float64 (a
+    strided column would defeat vectorisation). ``acc`` (B, N) float32 holds the running
+    accumulator; at the last tile it is replaced by the output-format result. Noise words are
+    drawn once per four output rows.
     """
     nb, ni = mac.shape
+    words = (np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0))
     for b in prange(nb):
-        sx = np.float64(x_scale[b, j])
+        sx = x_scale[b]
         for i0 in range(0, ni, 4):
             if kind != NOISE_NONE:
                 words = noise_words(seed, stream, batch_offset + b, i0, j)
@@ -113,7 +116,7 @@ def fused_tile(
                 if kind != NOISE_NONE:
                     e = noise_from_word(words[w], kind, amplitude)
                 q = adc(mac[b, i], gain_constant, e, code_max)
-                p = rescale(q, w_scale[i, j], sx, k_const, fmts[0], fmts[1])
+                p = rescale(q, w_scale[i], sx, k_const, fmts[0], fmts[1])
                 total = p if j == 0 else add_fmt(np.float64(acc[b, i]), p, fmts[2], fmts[3])
                 if last:
                     total = round_fmt(total, fmts[4], fmts[5])

@@ -9,9 +9,40 @@ holds any value of any format exactly.
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 _NAN = np.float64(np.nan)  # 0x7FF8000000000000: converts to the canonical NaN of every format
+
+
+@intrinsic
+def _bits_of(typingctx, x):
+    """The IEEE binary64 bit pattern of a float64, as int64."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _float_of(typingctx, x):
+    """The float64 whose bit pattern is the int64 ``x``."""
+    if x != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+_FRAC_MASK = (1 << 52) - 1
+_IMPLICIT = 1 << 52
+_MAG_MASK = (1 << 63) - 1
 
 
 @njit(inline="always", cache=True)
@@ -20,6 +51,9 @@ def round_fmt(v, exp_bits, man_bits):
 
     NaN becomes the canonical NaN; the sign of zero is kept.
     """
+    if exp_bits == 8 and man_bits == 23 and v == v:
+        # binary32 itself: the hardware conversion is exactly this rounding
+        return np.float64(np.float32(v))
     return round_sum(v, 0.0, exp_bits, man_bits)
 
 
@@ -30,36 +64,38 @@ def round_sum(s, err, exp_bits, man_bits):
     ``err`` is the exact rounding error of a float64 sum (from TwoSum); it only matters when
     ``s`` falls exactly on a midpoint of the target grid, where it breaks the tie the way the
     exact value does. With ``err = 0`` this is plain round-to-nearest-even of ``s``.
+    Works on the binary64 pattern: the significand is cut to the format's quantum at the
+    value's exponent (or at the subnormal quantum below the format's normal range).
     """
     if s != s:
         return _NAN
-    if math.isinf(s):
-        return s
-    if s == 0.0:
+    bits = _bits_of(s)
+    mag = bits & _MAG_MASK
+    exp64 = mag >> 52
+    if exp64 == 2047 or mag == 0:
         return s
     bias = (1 << (exp_bits - 1)) - 1
     emin = 1 - bias
-    e = math.frexp(s)[1] - 1  # s = m * 2^e with 1 <= |m| < 2
+    e = exp64 - 1023
     if e > bias:
         return math.copysign(math.inf, s)
     if e < emin - man_bits - 1:
-        # below half the smallest subnormal: rounds to a zero of the same sign
+        # below half the smallest subnormal (float64 subnormals included): a signed zero
         return math.copysign(0.0, s)
+    shift = 52 - man_bits + max(emin - e, 0)
+    sig = (mag & _FRAC_MASK) | _IMPLICIT
+    half = np.int64(1) << (shift - 1)
+    q = (sig + (half - 1) + ((sig >> shift) & 1)) >> shift  # round half to even
+    if err != 0.0 and (sig & ((half << 1) - 1)) == half:
+        # s is exactly a midpoint; the exact value lies on err's side of it
+        q = (sig >> shift) + (1 if (err > 0.0) == (s > 0.0) else 0)
+    # q * 2^(quantum exponent): both factors exact, so is the product
     quantum_exp = max(e, emin) - man_bits
-    scaled = math.ldexp(s, -quantum_exp)
-    lower = math.floor(scaled)
-    frac = scaled - lower
-    if frac == 0.5 and err != 0.0:
-        r = lower + 1.0 if err > 0.0 else lower
-    else:
-        r = np.rint(scaled)
-    out = math.ldexp(r, quantum_exp)
-    max_finite = math.ldexp(2.0 - math.ldexp(1.0, -man_bits), bias)
-    if math.fabs(out) > max_finite:
-        return math.copysign(math.inf, s)
-    if out == 0.0:
-        return math.copysign(0.0, s)
-    return out
+    out = np.float64(q) * _float_of((quantum_exp + 1023) << 52)
+    max_bits = ((bias + 1023) << 52) | (((1 << man_bits) - 1) << (52 - man_bits))
+    if out > _float_of(max_bits):
+        out = math.inf
+    return -out if bits < 0 else out
 
 
 @njit(inline="always", cache=True)

@@ -421,11 +421,13 @@ def abfp_linear(x, w, cfg: TileConfig, seed=None, stream=0, batch_offset=0, trac
     tiles = xs.shape[1]
     mac = np.empty((rows, n_out), xc.dtype)
     fmts = _fmt_tuple(cfg)
+    xs_by_tile = np.ascontiguousarray(xs.T, np.float64)
+    ws_by_tile = np.ascontiguousarray(qw.scale.T, np.float64)
     for j in range(tiles):
         cols = slice(j * cfg.n, (j + 1) * cfg.n)
         np.matmul(xc[:, cols], qw.gemm_codes[:, cols].T, out=mac)
         _kernels.fused_tile(
-            mac, j, j == tiles - 1, xs, qw.scale, seed, stream, batch_offset, cfg.noise_code,
+            mac, j, j == tiles - 1, xs_by_tile[j], ws_by_tile[j], seed, stream, batch_offset, cfg.noise_code,
             cfg.noise_amplitude, cfg.gain_constant, float(cfg.my), float(cfg.rescale_constant),
             fmts, y,
         )  # fmt: skip

@@ -1,0 +1,75 @@
+"""pytest wrappers: ``abfp_input_unit`` cocotb tests on Icarus and Verilator."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+from harness import BUILD_ROOT, _case_tag, rtl_sources, run_cocotb
+
+from simulator import TileConfig
+
+SOURCES = rtl_sources("abfp_in_max_abs", "abfp_in_round_scale", "abfp_in_quantize", "abfp_input_unit")
+
+# (TileConfig keyword arguments, P): one beat per vector with bf16; fp32 inputs whose max-abs
+# overflows and underflows an fp16 scale; a wide tile of fp16 inputs with a 10-bit DAC whose
+# M = 511 does not fit the bf16 scale's significand; the extremes of the widths.
+CASES = {
+    "n8_p8_bx6_bf16": ({"n": 8, "bx": 6}, 8),
+    "n32_p8_bx8_fp32_fp16": ({"n": 32, "bx": 8, "in_fmt": "fp32", "scale_fmt": "fp16"}, 8),
+    "n128_p16_bx10_fp16_bf16": ({"n": 128, "bx": 10, "in_fmt": "fp16", "scale_fmt": "bf16"}, 16),
+    "n12_p3_bx2_e5m2_e4m3": ({"n": 12, "bx": 2, "in_fmt": "e5m2", "scale_fmt": "e4m3"}, 3),
+    "n4_p1_bx16_fp32_fp32": ({"n": 4, "bx": 16, "bw": 2, "in_fmt": "fp32", "scale_fmt": "fp32"}, 1),
+}
+# Verilator builds cost seconds each: it runs three of the sets, Icarus all of them.
+VERILATOR_CASES = ("n8_p8_bx6_bf16", "n32_p8_bx8_fp32_fp16", "n128_p16_bx10_fp16_bf16")
+
+
+def _params():
+    for name in CASES:
+        yield pytest.param("icarus", name, id=f"icarus-{name}")
+    for name in VERILATOR_CASES:
+        yield pytest.param("verilator", name, id=f"verilator-{name}")
+
+
+def _parameters(case: str) -> dict:
+    kwargs, p = CASES[case]
+    return TileConfig(**kwargs).hdl_parameters("input", P=p)
+
+
+def _run(sim: str, case: str, extra_env=None, testcase=None):
+    kwargs, p = CASES[case]
+    env = {"ABFP_TILE_CONFIG": json.dumps(kwargs), "ABFP_P": str(p)}
+    env.update(extra_env or {})
+    return run_cocotb(
+        sim=sim,
+        toplevel="abfp_input_unit",
+        sources=SOURCES,
+        test_module="tb_input_unit",
+        parameters=_parameters(case),
+        extra_env=env,
+        testcase=testcase,
+    )
+
+
+@pytest.mark.parametrize(("sim", "case"), list(_params()))
+def test_input_unit(sim, case):
+    _run(sim, case)
+
+
+def test_input_unit_bench_catches_a_wrong_expectation():
+    """With one expected code bit flipped, the bench must fail and name what differs."""
+    # Under pytest the cocotb runner ends a failed run with SystemExit.
+    with pytest.raises((AssertionError, SystemExit)):
+        _run(
+            "icarus", "n8_p8_bx6_bf16", {"ABFP_INJECT_MISMATCH": "1"},
+            testcase="unstalled_timing_test",
+        )  # fmt: skip
+    tag = _case_tag("abfp_input_unit", _parameters("n8_p8_bx6_bf16"))
+    results = BUILD_ROOT / "icarus" / tag / "results-tb_input_unit.xml"
+    text = "\n".join(
+        (node.get("message") or "") + (node.text or "") for node in ET.parse(results).iter()
+    )
+    assert "transaction 0 element 0: expected code" in text, text
+    assert "max|x|=" in text and "x*M/sx=" in text, text
