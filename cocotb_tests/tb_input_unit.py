@@ -126,7 +126,8 @@ class VectorMaker:
             return vec
         if kind == "huge":
             vec = self.make("random")
-            vec[rng.integers(0, n)] = self.compose(rng.integers(0, 2), exp_ones - 1, (1 << f.man_bits) - 1)
+            largest = self.compose(rng.integers(0, 2), exp_ones - 1, (1 << f.man_bits) - 1)
+            vec[rng.integers(0, n)] = largest
             return vec
         if kind == "subnormal":
             return self.compose(self.signs(n), np.zeros(n, int), self.mantissas(n))
@@ -178,12 +179,15 @@ class VectorMaker:
             sx = np.ldexp(float(ms), e)
             xs = np.ldexp((ts * ms // m).astype(np.float64), e - 1)
             xs = xs[self.exact_in(xs, self.fmt)]
-            if not xs.size or not (self.exact_in([sx], self.fmt) & self.exact_in([sx], self.scale_fmt))[0]:
+            sx_exact = self.exact_in([sx], self.fmt)[0] and self.exact_in([sx], self.scale_fmt)[0]
+            if not xs.size or not sx_exact:
                 continue
             values = rng.choice(xs, n) * np.where(rng.random(n) < 0.5, -1.0, 1.0)
             values[rng.integers(0, n)] = sx
             return self.bits_of(values)
-        raise AssertionError(f"no tie vector found for M={m}, {self.fmt.name}/{self.scale_fmt.name}")
+        raise AssertionError(
+            f"no tie vector found for M={m}, {self.fmt.name} inputs, {self.scale_fmt.name} scale"
+        )
 
     def nonfinite(self) -> np.ndarray:
         """A random vector with one or two inf or NaN elements."""
@@ -359,7 +363,9 @@ class InputUnitCycleModel:
         self.out_valid = False
         self.nonfinite = False
 
-    def step(self, in_valid: bool, out_ready: bool, beat_nonfinite: bool) -> tuple[bool, bool, bool]:
+    def step(
+        self, in_valid: bool, out_ready: bool, beat_nonfinite: bool
+    ) -> tuple[bool, bool, bool]:
         """Advance one clock; returns this clock's (in_ready, out_valid, nonfinite)."""
         shown_valid, shown_nonfinite = self.out_valid, self.nonfinite
         last = self.beats - 1
@@ -499,7 +505,8 @@ class InputUnitBench:
 
     def collect(self, board: InputUnitScoreboard) -> None:
         for beat in self.sink.beats:
-            board.receive(beat["out_scale_o"], unpack_lanes(beat["out_codes_o"], self.cfg.bx, self.cfg.n))
+            codes = unpack_lanes(beat["out_codes_o"], self.cfg.bx, self.cfg.n)
+            board.receive(beat["out_scale_o"], codes)
 
     def check(self, board: InputUnitScoreboard) -> None:
         assert not self.sink.errors, "\n".join(self.sink.errors)

@@ -10,7 +10,9 @@ from harness import BUILD_ROOT, _case_tag, rtl_sources, run_cocotb
 
 from simulator import TileConfig
 
-SOURCES = rtl_sources("abfp_in_max_abs", "abfp_in_round_scale", "abfp_in_quantize", "abfp_input_unit")
+SOURCES = rtl_sources(
+    "abfp_in_max_abs", "abfp_in_round_scale", "abfp_in_quantize", "abfp_input_unit"
+)  # fmt: skip
 
 # (TileConfig keyword arguments, P): one beat per vector with bf16; fp32 inputs whose max-abs
 # overflows and underflows an fp16 scale; a wide tile of fp16 inputs with a 10-bit DAC whose

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 from dataclasses import asdict, dataclass, fields
+from fractions import Fraction
 
 import numpy as np
 
@@ -81,7 +81,9 @@ class TileConfig:
             value = getattr(self, field)
             lo, hi = _BITS_RANGE
             if not _is_int(value) or not lo <= value <= hi:
-                raise ValueError(f"TileConfig.{field} must be an int in [{lo}, {hi}], got {value!r}")
+                raise ValueError(
+                    f"TileConfig.{field} must be an int in [{lo}, {hi}], got {value!r}"
+                )
             object.__setattr__(self, field, int(value))
         for field, allow_zero in (("gain", False), ("noise_amplitude", True)):
             value = getattr(self, field)

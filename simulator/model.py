@@ -36,7 +36,7 @@ def _real_matrix(a, name: str, min_ndim: int) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     if arr.ndim < min_ndim:
-        raise ValueError(f"{name} must have at least {min_ndim} dimension(s), got shape {arr.shape}")
+        raise ValueError(f"{name} must have at least {min_ndim} dimension(s), got {arr.shape}")
     if arr.shape[-1] == 0:
         raise ValueError(f"{name} has an empty last dimension (K = 0), shape {arr.shape}")
     arr = arr.astype(np.float64, copy=False)

@@ -1,0 +1,115 @@
+"""The fast path of ``abfp_linear`` equals its traced path bit for bit.
+
+The traced path runs SPEC steps 4-10 stage by stage on whole (B, N, T) arrays; the fast path
+fuses them per tile (or computes small tiles' dot products inside the kernel). Both must give
+the same output bits for every configuration, thread count and batch chunking.
+"""
+
+import numba
+import numpy as np
+import pytest
+
+from simulator import FloatFormat, TileConfig, abfp_linear, quantize_weights
+
+E5M2 = FloatFormat(5, 2)
+E4M3 = FloatFormat(4, 3)
+
+
+def _operands(rng, batch, outputs, k, n, kind):
+    """Inputs and weights of a given kind, with zero blocks and a spread of magnitudes."""
+    x = rng.standard_normal((batch, k)) * np.exp2(rng.integers(-6, 7, (batch, 1)))
+    w = rng.standard_normal((outputs, k)) * np.exp2(rng.integers(-6, 7, (outputs, 1)))
+    x[0, : min(n, k)] = 0.0  # a whole zero block of x
+    w[1 % outputs, :] = 0.0  # a zero weight row
+    x[-1, -1] = -0.0
+    if kind == "overflowing-scales":
+        # sx * sw overflows fp32: rescale gives inf, and 0 * inf NaN where the ADC code is 0
+        x[: batch // 2] *= 1e30
+        w[: outputs // 2] *= 1e20
+    elif kind == "subnormal":
+        x *= 1e-38
+        w *= 1e-3
+    return x, w
+
+
+CONFIGS = [
+    dict(n=1),
+    dict(n=8),
+    dict(n=32),
+    dict(n=128),
+    dict(n=8, bx=6, bw=6, by=8, gain=1.86),
+    dict(n=32, bx=10, bw=7, by=11, gain=8.0, noise="gaussian", noise_amplitude=2.5),
+    dict(n=128, bx=10, bw=7, by=11, gain=1.86, noise="none"),
+    dict(n=128, bx=6, bw=6, by=8, gain=8.0, noise="gaussian"),
+    dict(n=128, bx=12, bw=12, by=10),  # n*M*M >= 2**24: float64 dot products
+    dict(n=8, noise="none", gain=8.0),
+    dict(n=32, in_fmt="fp16", w_fmt="fp16", scale_fmt="fp16", partial_fmt="fp16",
+         acc_fmt="fp16", out_fmt="fp16", gain=1.86),  # fmt: skip
+    dict(n=128, in_fmt="fp32", w_fmt="fp32", scale_fmt="fp32", partial_fmt="fp32",
+         acc_fmt="fp32", out_fmt="fp32", noise="gaussian"),  # fmt: skip
+    dict(n=8, in_fmt=E5M2, w_fmt=E4M3, scale_fmt=E5M2, partial_fmt=E4M3, acc_fmt="fp16",
+         out_fmt=E5M2, gain=8.0),  # fmt: skip
+    dict(n=32, in_fmt=E4M3, w_fmt=E5M2, scale_fmt="bf16", partial_fmt=E5M2, acc_fmt="bf16",
+         out_fmt=E4M3, noise="gaussian"),  # fmt: skip
+    dict(n=128, partial_fmt="fp32", out_fmt="fp32", gain=1.86, seed=2**64 - 1),
+]
+
+
+def _config_id(params):
+    return "-".join(f"{k}={getattr(v, 'name', v)}" for k, v in params.items())
+
+
+def _bits(y):
+    return np.asarray(y, np.float32).view(np.uint32)
+
+
+@pytest.mark.parametrize("params", CONFIGS, ids=_config_id)
+@pytest.mark.parametrize("kind", ["normal", "overflowing-scales", "subnormal"])
+def test_fast_path_equals_trace(params, kind):
+    cfg = TileConfig(**params)
+    rng = np.random.default_rng(abs(hash((_config_id(params), kind))) % 2**32)
+    n = cfg.n
+    k = 3 * n + max(1, n // 3) if n > 1 else 7  # ragged last tile
+    fmt_max = min(cfg.in_fmt.max_finite, cfg.w_fmt.max_finite)
+    if kind == "overflowing-scales" and fmt_max < 1e38:
+        pytest.skip("operands cannot reach an fp32 overflow in a format this narrow")
+    x, w = _operands(rng, 9, 11, k, n, kind)
+    _, trace = abfp_linear(x, w, cfg, stream=3, trace=True)
+    if kind == "overflowing-scales":
+        assert np.isinf(trace.partial).any() and np.isnan(trace.partial).any()
+    for threads in (1, 2):
+        numba.set_num_threads(threads)
+        try:
+            y = abfp_linear(x, w, cfg, stream=3)
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        np.testing.assert_array_equal(_bits(y), _bits(trace.y), err_msg=f"threads={threads}")
+    y_qw = abfp_linear(x, quantize_weights(w, cfg), cfg, stream=3)
+    np.testing.assert_array_equal(_bits(y_qw), _bits(trace.y))
+
+
+@pytest.mark.parametrize("n", [8, 128])
+def test_batch_chunks_equal_whole(n):
+    cfg = TileConfig(n=n, gain=4.0)
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((70, 5 * n + 3))
+    w = rng.standard_normal((37, 5 * n + 3))
+    whole = abfp_linear(x, w, cfg, seed=11, stream=2)
+    qw = quantize_weights(w, cfg)
+    bounds = [0, 1, 17, 50, 70]
+    parts = [
+        abfp_linear(x[lo:hi], qw, cfg, seed=11, stream=2, batch_offset=lo)
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    np.testing.assert_array_equal(_bits(np.concatenate(parts)), _bits(whole))
+
+
+def test_large_shape_equals_trace():
+    """Enough rows and tiles that the fast path blocks over (b, i) and splits across threads."""
+    cfg = TileConfig(n=8, gain=8.0)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 67, 200)).astype(np.float32)
+    w = rng.standard_normal((129, 200)).astype(np.float32)
+    y, trace = abfp_linear(x, w, cfg, trace=True)
+    assert y.shape == (3, 67, 129)
+    np.testing.assert_array_equal(_bits(abfp_linear(x, w, cfg)), _bits(y))
