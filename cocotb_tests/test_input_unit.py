@@ -11,7 +11,8 @@ from harness import BUILD_ROOT, _case_tag, rtl_sources, run_cocotb
 from simulator import TileConfig
 
 SOURCES = rtl_sources(
-    "abfp_in_max_abs", "abfp_in_round_scale", "abfp_in_quantize", "abfp_input_unit"
+    "fp_unpack", "fp_round_pack", "fp_convert", "abfp_in_max_abs", "abfp_in_quantize",
+    "abfp_input_unit",
 )  # fmt: skip
 
 # (TileConfig keyword arguments, P): one beat per vector with bf16; fp32 inputs whose max-abs

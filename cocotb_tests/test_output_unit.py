@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -71,3 +73,24 @@ def test_output_unit_bench_catches_a_wrong_expectation():
         (node.get("message") or "") + (node.text or "") for node in ET.parse(results).iter()
     )
     assert "transaction 0 lane 0" in text, text
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "check"),
+    [
+        ("LANES", 0, "LANES_out_of_range_1_to_256"),
+        ("ADC_BITS", 17, "ADC_BITS_out_of_range_2_to_16"),
+        ("SCALE_MAN", 24, "SCALE_MAN_out_of_range_1_to_23"),
+        ("ACC_MAN", 5, "ACC_MAN_out_of_range_PART_MAN_to_23"),
+        ("OUT_EXP", 9, "OUT_EXP_out_of_range_2_to_8"),
+    ],
+)
+def test_output_unit_refuses_out_of_range_parameters(parameter, value, check):
+    """Elaboration fails with an error naming the parameter and its legal range."""
+    result = subprocess.run(
+        ["iverilog", "-g2005", "-o", os.devnull, "-s", "abfp_output_unit",
+         f"-Pabfp_output_unit.{parameter}={value}", *map(str, SOURCES)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0, f"{parameter}={value} elaborated"
+    assert f"abfp_output_unit_parameter_{check}" in result.stderr, result.stderr

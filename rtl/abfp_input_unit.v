@@ -109,6 +109,7 @@ module abfp_input_unit #(
   wire [MAG_W-1:0]     beat_max;
   wire                 beat_nonfinite;
   reg  [MAG_W-1:0]     vec_max;
+  wire [IN_W-1:0]      vec_max_signed = {1'b0, vec_max};
   reg                  vec_nonfinite;
   wire [SC_W-1:0]      vec_scale_rounded;
   reg  [BEAT_BITS-1:0] q_beat_data;
@@ -142,14 +143,15 @@ module abfp_input_unit #(
     vec_nonfinite = run_nonfinite_q | beat_nonfinite;
   end
 
-  abfp_in_round_scale #(
-    .IN_EXP    (IN_EXP),
-    .IN_MAN    (IN_MAN),
-    .SCALE_EXP (SCALE_EXP),
-    .SCALE_MAN (SCALE_MAN)
+  // sx = to(scale_fmt, max|x|); the sign bit is 0 as the max-abs is a magnitude.
+  fp_convert #(
+    .IN_EXP  (IN_EXP),
+    .IN_MAN  (IN_MAN),
+    .OUT_EXP (SCALE_EXP),
+    .OUT_MAN (SCALE_MAN)
   ) u_round_scale (
-    .mag_i   (vec_max),
-    .scale_o (vec_scale_rounded)
+    .a_i (vec_max_signed),
+    .y_o (vec_scale_rounded)
   );
 
   // ---------------------------------------------------------------------------------------

@@ -40,6 +40,30 @@ def _float_of(typingctx, x):
     return types.float64(types.int64), codegen
 
 
+@intrinsic
+def _bits32_of(typingctx, x):
+    """The IEEE binary32 bit pattern of a float32, as int32."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(types.float32), codegen
+
+
+@intrinsic
+def _float32_of(typingctx, x):
+    """The float32 whose bit pattern is the int32 ``x``."""
+    if x != types.int32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.int32), codegen
+
+
 _FRAC_MASK = (1 << 52) - 1
 _IMPLICIT = 1 << 52
 _MAG_MASK = (1 << 63) - 1
@@ -99,8 +123,33 @@ def round_sum(s, err, exp_bits, man_bits):
 
 
 @njit(inline="always", cache=True)
+def round_fp32_value(v, exp_bits, man_bits):
+    """:func:`round_fmt` of a float64 ``v`` that holds a binary32 value (NaN included).
+
+    Formats with binary32's exponent range (``exp_bits == 8``) round on the 32-bit pattern
+    without branches: the binary32 encoding is linear across the subnormal/normal boundary and
+    a carry out of the mantissa steps the exponent, up to infinity on overflow. Other formats
+    take :func:`round_fmt`.
+    """
+    if exp_bits != 8:
+        return round_fmt(v, exp_bits, man_bits)
+    if man_bits == 23:
+        return v if v == v else _NAN
+    shift = 23 - man_bits
+    bits = np.int64(_bits32_of(np.float32(v))) & 0xFFFFFFFF
+    mag = bits & 0x7FFFFFFF
+    mag = (mag + ((1 << (shift - 1)) - 1) + ((mag >> shift) & 1)) >> shift << shift
+    out = np.float64(_float32_of(np.int32((bits & 0x80000000) | mag)))
+    return out if v == v else _NAN
+
+
+@njit(inline="always", cache=True)
 def add_fmt(a, b, exp_bits, man_bits):
-    """``a + b`` (float64 holding values of at most 24 significant bits) rounded once."""
+    """``a + b`` (float64 holding binary32 values) rounded once."""
+    if exp_bits == 8 and man_bits == 23:
+        # binary32 itself: the hardware addition is exactly this rounding
+        s32 = np.float32(a) + np.float32(b)
+        return np.float64(s32) if s32 == s32 else _NAN
     s = a + b
     if not math.isfinite(s):
         return round_fmt(s, exp_bits, man_bits)
@@ -252,9 +301,15 @@ def adc(mac, gain_constant, noise, code_max):
 
 
 @njit(inline="always", cache=True)
+def accumulate(acc, partial, first, acc_exp, acc_man):
+    """SPEC step 9: the first tile's partial widens exactly, later ones add, rounded once."""
+    return partial if first else add_fmt(acc, partial, acc_exp, acc_man)
+
+
+@njit(inline="always", cache=True)
 def rescale(adc_code, w_scale, x_scale, rescale_constant, part_exp, part_man):
     """SPEC step 8: sy = sw*sx, t = qy*sy, u = t*K in fp32, then p = to(partial, u)."""
     sy = mul_fmt(w_scale, x_scale, 8, 23)
     t = mul_fmt(np.float64(adc_code), sy, 8, 23)
     u = mul_fmt(t, rescale_constant, 8, 23)
-    return round_fmt(u, part_exp, part_man)
+    return round_fp32_value(u, part_exp, part_man)

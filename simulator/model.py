@@ -39,7 +39,8 @@ def _real_matrix(a, name: str, min_ndim: int) -> np.ndarray:
         raise ValueError(f"{name} must have at least {min_ndim} dimension(s), got {arr.shape}")
     if arr.shape[-1] == 0:
         raise ValueError(f"{name} has an empty last dimension (K = 0), shape {arr.shape}")
-    arr = arr.astype(np.float64, copy=False)
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
     finite = np.isfinite(arr)
     if not finite.all():
         idx = tuple(int(v) for v in np.argwhere(~finite)[0])
@@ -47,25 +48,34 @@ def _real_matrix(a, name: str, min_ndim: int) -> np.ndarray:
     return arr
 
 
+def _fmt_pair(fmt):
+    return (fmt.exp_bits, fmt.man_bits)
+
+
 def _quantize(arr2d, cfg, bits_max, fmt, name, batch_shape):
     rows, k = arr2d.shape
-    tiles = cfg.tiles(k)
+    _check_overflow(arr2d, fmt, name, batch_shape)
     values = np.empty((rows, k), np.float32)
-    scales = np.empty((rows, tiles), np.float32)
-    codes = np.empty((rows, tiles * cfg.n), _gemm_dtype(cfg))
-    _kernels.quantize_rows(
-        np.ascontiguousarray(arr2d), cfg.n, float(bits_max), fmt.exp_bits, fmt.man_bits,
-        cfg.scale_fmt.exp_bits, cfg.scale_fmt.man_bits, values, scales, codes,
-    )  # fmt: skip
-    overflow = ~np.isfinite(values)
-    if overflow.any():
-        flat = int(np.argmax(overflow.reshape(-1)))
-        idx = np.unravel_index(flat, batch_shape + (k,))
+    scales = np.empty((rows, cfg.tiles(k)), np.float32)
+    codes = np.empty((rows, scales.shape[1] * cfg.n), _gemm_dtype(cfg))
+    quantize_rows, _ = _kernels.quantizer(_fmt_pair(fmt), _fmt_pair(cfg.scale_fmt))
+    quantize_rows(np.ascontiguousarray(arr2d), cfg.n, float(bits_max), values, scales, codes)
+    return values, scales, codes
+
+
+def _check_overflow(arr2d, fmt, name, batch_shape):
+    """Refuse a value that rounds to infinity in ``fmt``, naming its index in the caller's shape."""
+    first = np.empty(arr2d.shape[0], np.int64)
+    _kernels.first_overflow(np.ascontiguousarray(arr2d), fmt.exp_bits, fmt.man_bits, first)
+    bad_rows = np.flatnonzero(first >= 0)
+    if bad_rows.size:
+        row = int(bad_rows[0])
+        col = int(first[row])
+        idx = np.unravel_index(row, batch_shape) + (col,) if batch_shape else (col,)
         raise ValueError(
-            f"{name}{[int(v) for v in idx]} = {arr2d.reshape(-1)[flat]} overflows "
+            f"{name}{[int(v) for v in idx]} = {arr2d[row, col]} overflows "
             f"{fmt.name} (largest finite {fmt.max_finite})"
         )
-    return values, scales, codes
 
 
 def _gemm_dtype(cfg):
@@ -205,7 +215,9 @@ def noise(shape, cfg: TileConfig, seed=None, stream=0, batch_offset=0) -> np.nda
     seed, stream, batch_offset = _check_seed_stream(cfg, seed, stream, batch_offset, shape[0])
     out = np.zeros(shape, np.float64)
     if cfg.noise != "none":
-        _kernels.noise_block(seed, stream, batch_offset, cfg.noise_code, cfg.noise_amplitude, out)
+        _kernels.noise_block(
+            np.uint64(seed), stream, batch_offset, cfg.noise_code, cfg.noise_amplitude, out
+        )
     return out
 
 
@@ -410,28 +422,78 @@ def abfp_linear(x, w, cfg: TileConfig, seed=None, stream=0, batch_offset=0, trac
         raise ValueError(f"x has K = {k} but the quantized weights have shape {qw.shape}")
     rows = int(np.prod(batch_shape))
     seed, stream, batch_offset = _check_seed_stream(cfg, seed, stream, batch_offset, rows)
-    x2 = xarr.reshape(rows, k)
-    xv, xs, xc = _quantize(x2, cfg, cfg.mx, cfg.in_fmt, "x", batch_shape)
-    if qw is None:
-        qw = quantize_weights(warr, cfg)
-    n_out = qw.shape[0]
+    x2 = np.ascontiguousarray(xarr.reshape(rows, k))
     if trace:
+        xv, xs, xc = _quantize(x2, cfg, cfg.mx, cfg.in_fmt, "x", batch_shape)
+        if qw is None:
+            qw = quantize_weights(warr, cfg)
         return _traced(cfg, xv, xs, xc, qw, seed, stream, batch_offset, batch_shape)
+    _check_overflow(x2, cfg.in_fmt, "x", batch_shape)
+    if qw is None:
+        warr = np.ascontiguousarray(warr)
+        _check_overflow(warr, cfg.w_fmt, "w", (warr.shape[0],))
+    y = _fast_linear(cfg, x2, qw if qw is not None else warr, seed, stream, batch_offset)
+    return y.reshape(batch_shape + (y.shape[1],))
+
+
+# Tile width up to which the dot products are computed inside the fused kernel: a rank-n BLAS
+# update per tile is memory-bound for small n (docs/performance.md).
+_SMALL_TILE = 32
+
+
+def _fast_linear(cfg, x2, w, seed, stream, batch_offset):
+    """SPEC steps 1-10 without stage arrays; ``w`` is QuantizedWeights or checked (N, K) values.
+
+    For n > _SMALL_TILE each tile is quantized just before its BLAS product, so the extra
+    memory is one (B, N) product plus one tile of codes; for small n all codes are made first
+    and the kernel computes the dot products itself.
+    """
+    rows, k = x2.shape
+    n, tiles = cfg.n, cfg.tiles(k)
+    gemm = _gemm_dtype(cfg)
+    scale_fmt = _fmt_pair(cfg.scale_fmt)
+    quantize_x_rows, quantize_x_tile = _kernels.quantizer(_fmt_pair(cfg.in_fmt), scale_fmt)
+    quantize_w_rows, quantize_w_tile = _kernels.quantizer(_fmt_pair(cfg.w_fmt), scale_fmt)
+    tile_pass, small_tiles = _kernels.tile_kernels(
+        _fmt_pair(cfg.partial_fmt), _fmt_pair(cfg.acc_fmt), _fmt_pair(cfg.out_fmt), cfg.noise_code
+    )
+    quantized = isinstance(w, QuantizedWeights)
+    n_out = w.shape[0]
+    no_values = np.empty((0, 0), np.float32)
+    noise_id = (np.uint64(seed), stream, batch_offset, cfg.noise_amplitude)
+    constants = (cfg.gain_constant, float(cfg.my), float(cfg.rescale_constant))
     y = np.empty((rows, n_out), np.float32)
-    tiles = xs.shape[1]
-    mac = np.empty((rows, n_out), xc.dtype)
-    fmts = _fmt_tuple(cfg)
-    xs_by_tile = np.ascontiguousarray(xs.T, np.float64)
-    ws_by_tile = np.ascontiguousarray(qw.scale.T, np.float64)
+    if n <= _SMALL_TILE:
+        xs = np.empty((rows, tiles), np.float64)
+        xc = np.empty((rows, tiles * n), gemm)
+        quantize_x_rows(x2, n, float(cfg.mx), no_values, xs, xc)
+        if quantized:
+            wc, ws = w.gemm_codes, w.scale
+        else:
+            ws = np.empty((n_out, tiles), np.float64)
+            wc = np.empty((n_out, tiles * n), gemm)
+            quantize_w_rows(w, n, float(cfg.mw), no_values, ws, wc)
+        wc_t = np.ascontiguousarray(wc.reshape(n_out, tiles, n).transpose(1, 2, 0))
+        ws_t = np.ascontiguousarray(ws.T, np.float64)
+        small_tiles(xc, wc_t, xs, ws_t, *noise_id, *constants, y)
+        return y
+    xs = np.empty(rows, np.float64)
+    xc = np.empty((rows, n), gemm)
+    if quantized:
+        ws_by_tile = np.ascontiguousarray(w.scale.T, np.float64)
+    else:
+        ws = np.empty(n_out, np.float64)
+        wc = np.empty((n_out, n), gemm)
+    mac = np.empty((rows, n_out), gemm)
     for j in range(tiles):
-        cols = slice(j * cfg.n, (j + 1) * cfg.n)
-        np.matmul(xc[:, cols], qw.gemm_codes[:, cols].T, out=mac)
-        _kernels.fused_tile(
-            mac, j, j == tiles - 1, xs_by_tile[j], ws_by_tile[j], seed, stream, batch_offset, cfg.noise_code,
-            cfg.noise_amplitude, cfg.gain_constant, float(cfg.my), float(cfg.rescale_constant),
-            fmts, y,
-        )  # fmt: skip
-    return y.reshape(batch_shape + (n_out,))
+        quantize_x_tile(x2, j * n, n, float(cfg.mx), xs, xc)
+        if quantized:
+            wc, ws = w.gemm_codes[:, j * n : (j + 1) * n], ws_by_tile[j]
+        else:
+            quantize_w_tile(w, j * n, n, float(cfg.mw), ws, wc)
+        np.matmul(xc, wc.T, out=mac)
+        tile_pass(mac, j, j == tiles - 1, xs, ws, *noise_id, *constants, y)
+    return y
 
 
 def _traced(cfg, xv, xs, xc, qw, seed, stream, batch_offset, batch_shape):

@@ -120,11 +120,12 @@ def test_fp32_to_fp16_matches_numpy():
     near_range = (rng.standard_normal(100_000) * 2.0 ** rng.integers(-26, 17, 100_000))
     halfway = (np.arange(0, 2**16, dtype=np.uint32).astype(np.uint16).view(np.float16)
                .astype(np.float32))  # fmt: skip
-    next_up = np.nextafter(halfway, np.float32(np.inf))
+    with np.errstate(invalid="ignore"):
+        next_up = np.nextafter(halfway, np.float32(np.inf))
+        scaled_up = (halfway.astype(np.float64) * (1 + 2.0**-11)).astype(np.float32)
     values = np.concatenate(
-        [random_patterns.view(np.float32), near_range.astype(np.float32), halfway,
-         (halfway.astype(np.float64) * (1 + 2.0**-11)).astype(np.float32), next_up,
-         special_fp32_values(), np.float32([65504.0, 65519.996, 65520.0, -65520.0])]
+        [random_patterns.view(np.float32), near_range.astype(np.float32), halfway, scaled_up,
+         next_up, special_fp32_values(), np.float32([65504.0, 65519.996, 65520.0, -65520.0])]
     )  # fmt: skip
     with np.errstate(over="ignore", invalid="ignore"):
         expected = values.astype(np.float16)
@@ -159,16 +160,18 @@ def test_round_to_matches_fraction_reference(fields):
     # Exact ties and their neighbours: midpoints between adjacent values of the format
     # (between all of them for narrow formats, between random neighbours for wide ones).
     positive_patterns = 2 ** (fields[0] + fields[1])
-    if positive_patterns <= 2**16:
+    if positive_patterns <= 2**12:
         patterns = np.arange(positive_patterns)
     else:
-        patterns = np.unique(rng.integers(0, positive_patterns - 1, 3000))
+        patterns = np.unique(rng.integers(0, positive_patterns - 1, 1500))
         patterns = np.concatenate([patterns, patterns + 1, [0, 1, positive_patterns - 2]])
     grid = np.unique([ref.decode(int(p), fields) for p in patterns])
     grid = grid[np.isfinite(grid)]
     midpoints = (grid[:-1] + grid[1:]) / 2
     values64 = np.concatenate([values64, midpoints, -midpoints, np.nextafter(midpoints, 0)])
-    for values in (values64, values64.astype(np.float32)):
+    with np.errstate(over="ignore"):
+        values32 = values64.astype(np.float32)
+    for values in (values64, values32):
         rounded = round_to(values, fmt)
         assert rounded.dtype == np.float32
         expected = ref.fp32_bits([ref.round_value(v, fields) for v in values])

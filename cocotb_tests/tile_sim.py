@@ -1,0 +1,90 @@
+"""Run the end-to-end tile cosimulation and print its summary (``make sim``).
+
+The RTL input unit and output unit run in one simulator, with the golden model's analog stages
+between them; every output is checked bit for bit against ``abfp_linear``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import SIMULATORS, rtl_sources, run_cocotb  # noqa: E402
+
+from simulator import TileConfig  # noqa: E402
+
+SOURCES = rtl_sources() + [Path(__file__).resolve().parent / "hdl" / "abfp_tile_top.v"]
+
+
+def tile_parameters(cfg: TileConfig, lanes: int, per_beat: int) -> dict:
+    """HDL parameters of ``abfp_tile_top`` for a configuration."""
+    return cfg.hdl_parameters("input", P=per_beat) | cfg.hdl_parameters("output", LANES=lanes)
+
+
+def run_tile(sim, cases, *, lanes=8, per_beat=16, rows=4, out_rows=16, tiles=3, seed=1,
+             stall=0.2, waves=False, inject=False) -> dict:  # fmt: skip
+    """Build and run the tile bench for ``cases`` (TileConfig kwargs sharing HDL parameters).
+
+    Returns the bench's summary; raises ``AssertionError`` (with the mismatch report) when any
+    output differs.
+    """
+    cfgs = [TileConfig(**c) for c in cases]
+    params = {tuple(sorted(tile_parameters(c, lanes, per_beat).items())) for c in cfgs}
+    if len(params) != 1:
+        raise ValueError("the cases of one run must share their HDL parameters")
+    with tempfile.TemporaryDirectory() as tmp:
+        summary_path = Path(tmp) / "summary.json"
+        env = {
+            "ABFP_TILE_CASES": json.dumps(cases), "ABFP_LANES": str(lanes),
+            "ABFP_P": str(per_beat), "ABFP_ROWS": str(rows), "ABFP_OUT_ROWS": str(out_rows),
+            "ABFP_TILES": str(tiles), "ABFP_SEED": str(seed), "ABFP_STALL": str(stall),
+            "ABFP_INJECT_MISMATCH": "1" if inject else "", "ABFP_SUMMARY": str(summary_path),
+        }  # fmt: skip
+        failure = None
+        try:
+            run_cocotb(
+                sim=sim, toplevel="abfp_tile_top", sources=SOURCES, test_module="tb_tile",
+                parameters=tile_parameters(cfgs[0], lanes, per_beat), extra_env=env, waves=waves,
+            )  # fmt: skip
+        except AssertionError as exc:
+            failure = exc
+        if not summary_path.exists():
+            raise AssertionError(f"the tile bench wrote no summary ({failure})")
+        summary = json.loads(summary_path.read_text())
+    if failure is not None or summary["mismatches"]:
+        raise AssertionError(f"tile cosimulation failed on {sim}:\n{summary['report']}")
+    return summary
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sim", choices=SIMULATORS, default="icarus")
+    parser.add_argument("--waves", action="store_true", help="write a waveform")
+    parser.add_argument("--rows", type=int, default=32, help="batch rows per configuration")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    cases = [{"gain": 8.0, "noise": "uniform"}, {"gain": 1.0, "noise": "gaussian"},
+             {"gain": 1.86, "noise": "none"}]  # fmt: skip
+    try:
+        summary = run_tile(args.sim, cases, rows=args.rows, seed=args.seed, waves=args.waves)
+        status = 0
+    except AssertionError as exc:
+        print(exc)
+        summary, status = None, 1
+    if summary is not None:
+        print(
+            f"\nsim summary: {summary['outputs_checked']} outputs checked in "
+            f"{summary['configurations']} configurations, {summary['mismatches']} mismatches, "
+            f"simulator {summary['simulator']}, {summary['outputs_per_second']} outputs/s "
+            f"({summary['seconds']} s)"
+        )
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

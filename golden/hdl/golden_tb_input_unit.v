@@ -1,0 +1,172 @@
+// Vector testbench of abfp_input_unit (golden/hdl, docs/golden.md).
+//
+// Reads a vector set's input_stimulus.hex (one n-element vector per line, element k at
+// [k*IN_W +: IN_W]) and input_expected.hex (one line per vector: {nonfinite, sx, codes}),
+// sends each vector as N/P beats with optional seeded random stalls on in_valid_i and
+// out_ready_i, and compares every output beat: sx and all N codes bit for bit, and the sticky
+// nonfinite_o against the expected flag (set once a vector up to this one held an inf or NaN;
+// it may already be set by the next vector, whose beats can be taken before this output
+// leaves). Prints "N passed, M failed" and ends with $fatal on any failure.
+//
+// Plusargs: +STIMULUS=<file> +EXPECTED=<file> +TRANSACTIONS=<vectors>
+//           +STALL_SEED=<int> +STALL_PCT=<0..100> (default 0: no stalls).
+// Parameters: the unit's (from the manifest's hdl_parameters.input) and MAX_TRANSACTIONS
+// (memory depth, at least the count).
+module golden_tb_input_unit #(
+  parameter integer N                = 128,    // unit parameter
+  parameter integer P                = 16,     // unit parameter
+  parameter integer DAC_BITS         = 8,      // unit parameter
+  parameter integer IN_EXP           = 8,      // unit parameter
+  parameter integer IN_MAN           = 7,      // unit parameter
+  parameter integer SCALE_EXP        = 8,      // unit parameter
+  parameter integer SCALE_MAN        = 7,      // unit parameter
+  parameter integer MAX_TRANSACTIONS = 65536   // depth of the vector memories
+)
+`include "golden_tb_clock.vh"
+
+  localparam integer IN_W      = 1 + IN_EXP + IN_MAN;
+  localparam integer SC_W      = 1 + SCALE_EXP + SCALE_MAN;
+  localparam integer BEATS     = N / P;
+  localparam integer BEAT_BITS = P * IN_W;
+  localparam integer CODE_BITS = N * DAC_BITS;
+  localparam integer EXP_W     = CODE_BITS + SC_W + 1;
+  localparam integer TIMEOUT   = 10000;  // clocks without progress before the bench gives up
+  localparam integer MAX_REPORTS = 20;   // failures printed in full
+
+  reg [N*IN_W-1:0] stimulus [0:MAX_TRANSACTIONS-1];
+  reg [EXP_W-1:0]  expected [0:MAX_TRANSACTIONS-1];
+
+  reg  [1023:0] stimulus_file, expected_file;
+  integer       transactions, stall_seed, stall_pct;
+
+  reg                  rst_n;
+  reg                  in_valid, out_ready;
+  reg  [BEAT_BITS-1:0] data;
+  wire                 in_ready, out_valid, nonfinite;
+  wire [SC_W-1:0]      scale;
+  wire [CODE_BITS-1:0] codes;
+
+  abfp_input_unit #(
+    .N(N), .P(P), .DAC_BITS(DAC_BITS), .IN_EXP(IN_EXP), .IN_MAN(IN_MAN),
+    .SCALE_EXP(SCALE_EXP), .SCALE_MAN(SCALE_MAN)
+  ) u_dut (
+    .clk_i      (clk_i),
+    .rst_ni     (rst_n),
+    .in_valid_i (in_valid),
+    .in_ready_o (in_ready),
+    .in_data_i  (data),
+    .out_valid_o(out_valid),
+    .out_ready_i(out_ready),
+    .out_scale_o(scale),
+    .out_codes_o(codes),
+    .nonfinite_o(nonfinite)
+  );
+
+  integer vec, part, received, passed, failed, cycle, idle, k;
+  reg     flag_now, flag_next, ok;
+  reg [EXP_W-1:0] want;
+
+  function stall;  // a seeded random stall with probability stall_pct percent
+    input integer unused;
+    begin
+      stall = ($unsigned($random(stall_seed)) % 100) < stall_pct;
+    end
+  endfunction
+
+  initial begin
+    if (!$value$plusargs("STIMULUS=%s", stimulus_file)) $fatal(1, "missing +STIMULUS=<file>");
+    if (!$value$plusargs("EXPECTED=%s", expected_file)) $fatal(1, "missing +EXPECTED=<file>");
+    if (!$value$plusargs("TRANSACTIONS=%d", transactions)) $fatal(1, "missing +TRANSACTIONS=<n>");
+    if (!$value$plusargs("STALL_SEED=%d", stall_seed)) stall_seed = 1;
+    if (!$value$plusargs("STALL_PCT=%d", stall_pct)) stall_pct = 0;
+    if (transactions < 1 || transactions > MAX_TRANSACTIONS) begin
+      $fatal(1, "+TRANSACTIONS=%0d is outside 1..MAX_TRANSACTIONS=%0d", transactions,
+             MAX_TRANSACTIONS);
+    end
+    $readmemh(stimulus_file, stimulus, 0, transactions - 1);
+    $readmemh(expected_file, expected, 0, transactions - 1);
+    vec = 0;
+    part = 0;
+    received = 0;
+    passed = 0;
+    failed = 0;
+    cycle = 0;
+    idle = 0;
+    rst_n = 1'b0;
+    in_valid = 1'b0;
+    out_ready = 1'b0;
+    data = {BEAT_BITS{1'b0}};
+  end
+
+  task finish;
+    begin
+      if (failed == 0 && nonfinite !== expected[transactions-1][EXP_W-1]) begin
+        failed = failed + 1;
+        $display("FAIL vector %0d: nonfinite_o ends at %b, expected %b", transactions - 1,
+                 nonfinite, expected[transactions-1][EXP_W-1]);
+      end
+      $display("%0d passed, %0d failed", passed, failed);
+      if (failed != 0) $fatal(1, "golden_tb_input_unit: %0d of %0d vectors failed", failed,
+                              transactions);
+      $finish;
+    end
+  endtask
+
+  always @(posedge clk_i) begin
+    cycle = cycle + 1;
+    idle = idle + 1;
+    if (cycle == 3) rst_n <= 1'b1;
+    if (rst_n) begin
+      if (out_valid && out_ready) begin
+        idle = 0;
+        want = expected[received];
+        flag_now = want[EXP_W-1];
+        flag_next = (received + 1 < transactions) ? expected[received+1][EXP_W-1] : flag_now;
+        ok = (codes === want[0 +: CODE_BITS]) && (scale === want[CODE_BITS +: SC_W]) &&
+             (nonfinite === 1'b1 || nonfinite === 1'b0) && (nonfinite >= flag_now) &&
+             (nonfinite <= flag_next);
+        if (received >= transactions) begin
+          failed = failed + 1;
+          $display("FAIL vector %0d: unexpected extra output", received);
+        end else if (ok) begin
+          passed = passed + 1;
+        end else begin
+          failed = failed + 1;
+          if (failed <= MAX_REPORTS) begin
+            $display("FAIL vector %0d: sx got %h expected %h, nonfinite_o %b expected %b..%b",
+                     received, scale, want[CODE_BITS +: SC_W], nonfinite, flag_now, flag_next);
+            for (k = 0; k < N; k = k + 1) begin
+              if (codes[k*DAC_BITS +: DAC_BITS] !== want[k*DAC_BITS +: DAC_BITS]) begin
+                $display("  code %0d: got %h expected %h", k, codes[k*DAC_BITS +: DAC_BITS],
+                         want[k*DAC_BITS +: DAC_BITS]);
+              end
+            end
+          end
+        end
+        received = received + 1;
+      end
+      if (in_valid && in_ready) begin
+        idle = 0;
+        in_valid <= 1'b0;
+        if (part == BEATS - 1) begin
+          part = 0;
+          vec = vec + 1;
+        end else begin
+          part = part + 1;
+        end
+      end
+      if ((!in_valid || in_ready) && vec < transactions && !stall(0)) begin
+        in_valid <= 1'b1;
+        data     <= stimulus[vec][part*BEAT_BITS +: BEAT_BITS];
+      end
+      out_ready <= !stall(0);
+      if (received == transactions && vec == transactions) finish;
+      if (idle > TIMEOUT) begin
+        $display("FAIL timeout: %0d of %0d vectors sent, %0d received", vec, transactions,
+                 received);
+        failed = failed + (transactions - received);
+        finish;
+      end
+    end
+  end
+endmodule
