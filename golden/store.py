@@ -19,6 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numba
 import numpy as np
 
 import simulator
@@ -119,7 +120,7 @@ def _build(cfg, seed, counts, lanes, p, show_progress):
 
 
 def generate(cfg: TileConfig, out, *, seed: int = 0, count: int = 1000,
-             input_count: int | None = None, lanes: int = DEFAULT_LANES, p: int | None = None,
+             input_count: int | None = None, tile_count: int | None = None, lanes: int = DEFAULT_LANES, p: int | None = None,
              force: bool = False, progress: bool = True) -> Path:  # fmt: skip
     """Generate a vector set for ``cfg`` into the directory ``out``.
 
@@ -132,9 +133,12 @@ def generate(cfg: TileConfig, out, *, seed: int = 0, count: int = 1000,
     seed : int
         Seed of the random stimulus (independent of the noise seed).
     count : int
-        Random output-unit beats, and at least this many end-to-end beats.
+        Random output-unit beats (whole rows of T beats: the count is rounded up).
     input_count : int, optional
         Random input-unit vectors (default ``count``; one vector is n elements).
+    tile_count : int, optional
+        End-to-end beats: whole layers are added until there are at least this many
+        (default ``count``).
     lanes : int
         ``LANES`` of the output unit (1 to 256).
     p : int, optional
@@ -153,8 +157,10 @@ def generate(cfg: TileConfig, out, *, seed: int = 0, count: int = 1000,
         raise TypeError(f"cfg must be a TileConfig, got {type(cfg).__name__}")
     p = default_beat_elements(cfg.n) if p is None else p
     input_count = count if input_count is None else input_count
+    tile_count = count if tile_count is None else tile_count
     for name, value, lo, hi in (("seed", seed, 0, (1 << 63) - 1), ("count", count, 1, 1 << 28),
                                 ("input_count", input_count, 1, 1 << 24),
+                                ("tile_count", tile_count, 1, 1 << 24),
                                 ("lanes", lanes, 1, 256), ("p", p, 1, cfg.n)):  # fmt: skip
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             raise ValueError(f"{name} must be an int in [{lo}, {hi}], got {value!r}")
@@ -163,8 +169,15 @@ def generate(cfg: TileConfig, out, *, seed: int = 0, count: int = 1000,
     out = Path(out)
     if out.exists() and not force:
         raise FileExistsError(f"{out} exists; choose a new directory or pass force")
-    counts = {"input": input_count, "output": count, "tile": count}
-    sets = _build(cfg, seed, counts, lanes, p, progress)
+    counts = {"input": input_count, "output": count, "tile": tile_count}
+    # The sets come from many small model calls, for which waking the kernels' thread pool
+    # costs more than it saves; results do not depend on the thread count (SPEC).
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        sets = _build(cfg, seed, counts, lanes, p, progress)
+    finally:
+        numba.set_num_threads(threads)
     hdl = {"input": cfg.hdl_parameters("input", P=p),
            "output": cfg.hdl_parameters("output", LANES=lanes)}  # fmt: skip
 
@@ -337,5 +350,6 @@ def regenerate(manifest_path, out, *, force: bool = False, progress: bool = True
     gen = manifest["generator"]
     counts = gen["counts"]
     return generate(TileConfig.from_dict(manifest["config"]), out, seed=gen["seed"],
-                    count=counts["output"], input_count=counts["input"], lanes=gen["lanes"],
+                    count=counts["output"], input_count=counts["input"],
+                    tile_count=counts["tile"], lanes=gen["lanes"],
                     p=gen["p"], force=force, progress=progress)  # fmt: skip

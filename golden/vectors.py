@@ -289,9 +289,10 @@ def _concat(parts: list[dict]) -> dict:
 
 def _output_random(cfg: TileConfig, rng, count: int, lanes: int, progress):
     beats, ys = [], []
-    done, batch, groups = 0, 8, 8
+    done, groups = 0, 16
     while done < count:
         nt = int(rng.choice([1, 1, 2, 3, 4, 6]))
+        batch = min(16, -(-(count - done) // (groups * nt)))
         qy = _codes(rng, cfg.my, (batch, groups * lanes, nt))
         sx = _scale_values(rng, cfg.scale_fmt, (batch, nt))
         sw = _scale_values(rng, cfg.scale_fmt, (groups * lanes, nt))
@@ -420,7 +421,8 @@ def _nonfinite_groups(cfg: TileConfig, lanes: int) -> list[_Groups]:
 
 
 def output_set(cfg: TileConfig, rng, count: int, lanes: int, progress=lambda done: None):
-    """Beats for ``abfp_output_unit``: about ``count`` random ones, then the directed cases.
+    """Beats for ``abfp_output_unit``: ``count`` random ones (rounded up to whole batches of
+    16 rows), then the directed cases.
 
     The output unit's transactions are input beats (stimulus) and output beats (expected, one
     per row of T beats); ``cases`` ranges index the stimulus beats.
@@ -451,7 +453,7 @@ def _layer_shapes(cfg: TileConfig, rng, lanes: int):
     """(B, N, K) of successive layers: ragged K (not a multiple of n) in most of them."""
     while True:
         nb = int(rng.integers(1, 5))
-        ni = lanes * int(rng.integers(1, 5))
+        ni = lanes * int(rng.integers(2, 9))
         nt = int(rng.integers(1, 5))
         k = nt * cfg.n - int(rng.integers(0, cfg.n)) if rng.random() < 0.75 else nt * cfg.n
         yield nb, ni, k

@@ -1,0 +1,174 @@
+"""Command line of the golden vectors: ``python -m golden {generate,regenerate,check,bench}``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from golden.store import DEFAULT_LANES, SetError, generate, load, regenerate
+from simulator import TileConfig
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+_FIELDS = {f.name: f for f in dataclasses.fields(TileConfig)}
+# TileConfig.seed is the analog noise seed; --seed is the stimulus seed.
+_FLAG_NAMES = {name: "noise-seed" if name == "seed" else name.replace("_", "-") for name in _FIELDS}
+
+
+def _field_value(name: str, text, where: str):
+    """A TileConfig field value from TOML or command-line text, typed like the field."""
+    if name not in _FIELDS:
+        raise SystemExit(f"{where}: unknown TileConfig field {name!r}; known: {sorted(_FIELDS)}")
+    default = _FIELDS[name].default
+    if not isinstance(text, str):
+        return text
+    try:
+        if isinstance(default, bool) or not isinstance(default, (int, float)):
+            return text
+        return int(text, 0) if isinstance(default, int) else float(text)
+    except ValueError:
+        kind = type(default).__name__
+        raise SystemExit(f"{where}: {name} = {text!r} is not a valid {kind}") from None
+
+
+def tile_config(config_path: str | None, settings: list[str], flags: dict) -> TileConfig:
+    """The configuration from a TOML file, then ``--set NAME=VALUE``, then per-field flags."""
+    values = {}
+    if config_path:
+        try:
+            with open(config_path, "rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SystemExit(f"--config {config_path}: {exc}") from None
+        for name, value in data.items():
+            values[name] = _field_value(name, value, config_path)
+    for item in settings:
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {item!r}: expected NAME=VALUE")
+        values[name.strip()] = _field_value(name.strip(), text.strip(), f"--set {item}")
+    for name, text in flags.items():
+        if text is not None:
+            values[name] = _field_value(name, text, f"--{_FLAG_NAMES[name]}")
+    try:
+        return TileConfig(**values)
+    except (TypeError, ValueError) as exc:
+        raise SystemExit(f"invalid configuration: {exc}") from None
+
+
+def _cmd_generate(args) -> int:
+    flags = {name: getattr(args, f"field_{name}") for name in _FIELDS}
+    cfg = tile_config(args.config, args.set, flags)
+    out = generate(cfg, args.out, seed=args.seed, count=args.count,
+                   input_count=args.input_count, tile_count=args.tile_count, lanes=args.lanes,
+                   p=args.p, force=args.force, progress=not args.quiet)  # fmt: skip
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_regenerate(args) -> int:
+    out = regenerate(args.manifest, args.out, force=args.force, progress=not args.quiet)
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_check(args) -> int:
+    from golden.simulate import UNITS, run_bench
+
+    vset = load(args.set)
+    failures = 0
+    for sim in args.sim:
+        for unit in args.unit or UNITS:
+            result = run_bench(vset, unit, sim, stall_seed=args.stall_seed,
+                               stall_pct=args.stall_pct)  # fmt: skip
+            status = "ok" if result.ok else "FAILED"
+            print(f"{sim:9s} {unit:6s} {result.passed} passed, {result.failed} failed "
+                  f"(exit {result.returncode}, {result.seconds:.2f} s) {status}")  # fmt: skip
+            if not result.ok:
+                failures += 1
+                print(result.output, file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _cmd_bench(args) -> int:
+    from golden.bench import run
+
+    run(args.count, args.sim, Path(args.work))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m golden",
+        description="Golden test vectors of the ABFP tile's RTL units (docs/golden.md).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="generate a vector set for a configuration")
+    gen.add_argument("--config", help="TOML file of TileConfig fields (top-level keys)")
+    gen.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="set a TileConfig field (repeatable; overrides --config)")
+    for name, field in _FIELDS.items():
+        gen.add_argument(f"--{_FLAG_NAMES[name]}", dest=f"field_{name}", metavar="VALUE",
+                         help=f"TileConfig.{name} (default {field.default}); overrides --set")
+    gen.add_argument("--seed", type=int, default=0, help="stimulus seed (default 0)")
+    gen.add_argument("--count", type=int, default=1000,
+                     help="random output-unit beats, and end-to-end beats (default 1000)")
+    gen.add_argument("--input-count", type=int, help="random input-unit vectors (default COUNT)")
+    gen.add_argument("--tile-count", type=int, help="end-to-end beats (default COUNT)")
+    gen.add_argument("--lanes", type=int, default=DEFAULT_LANES,
+                     help=f"LANES of the output unit (default {DEFAULT_LANES})")
+    gen.add_argument("--p", type=int, help="P of the input unit (default: largest divisor of "
+                     "n up to 16)")  # fmt: skip
+    gen.add_argument("--out", required=True, help="directory to create")
+    gen.add_argument("--force", action="store_true", help="replace an existing --out")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.set_defaults(func=_cmd_generate)
+
+    reg = sub.add_parser("regenerate", help="regenerate the set a manifest describes")
+    reg.add_argument("manifest", help="manifest.json (or its directory)")
+    reg.add_argument("--out", required=True, help="directory to create")
+    reg.add_argument("--force", action="store_true", help="replace an existing --out")
+    reg.add_argument("--quiet", action="store_true", help="no progress bar")
+    reg.set_defaults(func=_cmd_regenerate)
+
+    chk = sub.add_parser("check", help="run the Verilog vector benches on a set")
+    chk.add_argument("set", help="vector set directory")
+    chk.add_argument("--sim", action="append", choices=("icarus", "verilator"),
+                     help="simulator (repeatable; default icarus)")
+    chk.add_argument("--unit", action="append", choices=("input", "output", "tile"),
+                     help="bench (repeatable; default all three)")
+    chk.add_argument("--stall-seed", type=int, default=1, help="seed of the random stalls")
+    chk.add_argument("--stall-pct", type=int, default=0,
+                     help="percent of clocks stalled on valid and on ready (default 0)")
+    chk.set_defaults(func=_cmd_check)
+
+    bench = sub.add_parser("bench", help="measure generation and checking throughput")
+    bench.add_argument("--count", type=int, default=1_000_000,
+                       help="output-unit transactions of the large run (default 1000000)")
+    bench.add_argument("--sim", action="append", choices=("icarus", "verilator"),
+                       help="simulator (repeatable; default both)")
+    bench.add_argument("--work", default="build/golden/bench", help="scratch directory")
+    bench.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of ``python -m golden``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if getattr(args, "sim", None) is None and args.command == "check":
+        args.sim = ["icarus"]
+    try:
+        return args.func(args)
+    except (SetError, FileExistsError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
