@@ -176,9 +176,9 @@ async def run_case(bench: TileBench, kwargs: dict, rng, lanes, per_beat, rows, o
     for beat in bench.ou_sink.beats:
         board.receive(unpack_lanes(beat["y"], cfg.out_fmt.width, lanes))
     report = board.report()
-    mismatches = sum(
-        int(np.count_nonzero(e.bits != r)) for e, r in zip(board.expected, board.received, strict=False)
-    ) + abs(len(board.expected) - len(board.received)) * lanes
+    pairs = zip(board.expected, board.received, strict=False)
+    mismatches = sum(int(np.count_nonzero(e.bits != r)) for e, r in pairs)
+    mismatches += abs(len(board.expected) - len(board.received)) * lanes
     mismatches += len(bad_codes) + len(bad_scales)
     errors = bench.iu_sink.errors + bench.ou_sink.errors
     text = "\n".join(lines + ([report] if report else []) + errors[:5])
