@@ -18,7 +18,7 @@ RUN_ENV      = env -u VERILATOR_ROOT PATH="$(VLT_BIN):$(VENV_BIN):$$PATH"
 RTL_SOURCES  = $(sort $(wildcard rtl/*.v))
 RTL_MODULES  = $(basename $(notdir $(RTL_SOURCES)))
 
-.PHONY: setup deb-packages sim test test-python lint synth clean
+.PHONY: setup deb-packages sim test test-python lint synth bench clean
 
 setup: deb-packages $(STAMP)
 
@@ -76,6 +76,9 @@ golden: setup
 
 golden-check: setup
 	$(RUN_ENV) $(PY) -m golden check $(GOLDEN_SET) --sim $(SIM) --stall-pct $(GOLDEN_STALL_PCT)
+
+bench: setup
+	$(PY) bench/bench.py
 
 clean:
 	rm -rf $(VENV) build sim_build .pytest_cache .ruff_cache *.egg-info

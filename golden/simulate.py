@@ -148,14 +148,21 @@ def _build(sim: str, top: str, params: dict, build_root: Path) -> list[str]:
         raise ValueError(f"sim must be one of {SIMULATORS}, got {sim!r}")
     if binary.exists():
         return run
-    if build.exists():
-        shutil.rmtree(build)
-    build.mkdir(parents=True)
+    # Build in a private directory renamed into place, so concurrent runs (pytest-xdist) that
+    # need the same build never see a half-built one.
+    tmp = build.with_name(f"{build.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    cmd = [part.replace(str(build), str(tmp)) for part in cmd]
     proc = subprocess.run(cmd + [str(s) for s in sources], capture_output=True, text=True,
-                          env=env, cwd=build)  # fmt: skip
-    if proc.returncode != 0 or not binary.exists():
-        shutil.rmtree(build, ignore_errors=True)
+                          env=env, cwd=tmp)  # fmt: skip
+    if proc.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise RuntimeError(f"{sim} build of {top} failed:\n{proc.stdout}\n{proc.stderr}")
+    try:
+        tmp.rename(build)
+    except OSError:  # another run finished the same build first
+        shutil.rmtree(tmp, ignore_errors=True)
     return run
 
 

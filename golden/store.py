@@ -25,10 +25,10 @@ import numpy as np
 import simulator
 from golden import layout as lay
 from golden.vectors import input_set, output_set, tile_set
-from simulator import TileConfig
+from simulator import FloatFormat, TileConfig
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "VectorSet", "generate", "regenerate", "load",
-           "default_beat_elements", "SetError"]  # fmt: skip
+           "read_manifest", "default_beat_elements", "SetError"]  # fmt: skip
 
 FORMAT = "abfp-golden-vectors"
 FORMAT_VERSION = 1
@@ -36,7 +36,6 @@ MANIFEST = "manifest.json"
 NPZ = "vectors.npz"
 DEFAULT_LANES = 4
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: regeneration is byte-identical
-_FORMAT_FIELDS = ("in_fmt", "w_fmt", "scale_fmt", "partial_fmt", "acc_fmt", "out_fmt")
 _PROGRESS_MIN = 20000  # transactions from which a run shows a progress bar
 
 
@@ -120,8 +119,9 @@ def _build(cfg, seed, counts, lanes, p, show_progress):
 
 
 def generate(cfg: TileConfig, out, *, seed: int = 0, count: int = 1000,
-             input_count: int | None = None, tile_count: int | None = None, lanes: int = DEFAULT_LANES, p: int | None = None,
-             force: bool = False, progress: bool = True) -> Path:  # fmt: skip
+             input_count: int | None = None, tile_count: int | None = None,
+             lanes: int = DEFAULT_LANES, p: int | None = None, force: bool = False,
+             progress: bool = True) -> Path:  # fmt: skip
     """Generate a vector set for ``cfg`` into the directory ``out``.
 
     Parameters
@@ -237,7 +237,8 @@ def _write_files(tmp, cfg, sets, hdl, seed, counts, lanes, p) -> dict:
         "project_version": simulator.__version__,
         "numpy_version": np.__version__,
         "config": cfg.to_dict(),
-        "formats": {f: _format_entry(getattr(cfg, f)) for f in _FORMAT_FIELDS},
+        "formats": {name: _format_entry(value) for name, value in vars(cfg).items()
+                    if isinstance(value, FloatFormat)},  # fmt: skip
         "constants": {
             "mx": cfg.mx, "my": cfg.my, "mw": cfg.mw,
             "rescale_constant": float(cfg.rescale_constant),

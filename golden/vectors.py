@@ -14,7 +14,6 @@ which the golden model refuses, follows the unit's documented rule (:func:`nonfi
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -146,8 +145,9 @@ def _input_random(cfg: TileConfig, rng, count: int) -> np.ndarray:
     wide = _finite_patterns(rng, fmt, (count, n))
     spread = rng.integers(0, 12, (count, 1))
     centre = rng.integers(-30, 31, (count, 1))
-    mag = rng.standard_normal((count, n)) * np.exp2(centre + rng.integers(0, 1, (count, n)))
-    mag = mag * np.exp2(-rng.integers(0, spread + 1, (count, n)))
+    # Gaussian elements around 2**centre, each scaled down by up to 2**spread.
+    shrink = rng.integers(0, spread + 1, (count, n))
+    mag = rng.standard_normal((count, n)) * np.exp2(centre - shrink)
     lo, hi = fmt.min_subnormal, fmt.max_finite
     typical = _bits(round_to(np.sign(mag) * np.clip(np.abs(mag), 0, hi), fmt), fmt)
     typical[np.abs(mag) < lo / 4] = 0
@@ -179,7 +179,7 @@ def _input_directed(cfg: TileConfig, rng) -> list[tuple[str, np.ndarray]]:
         half[rng.integers(0, n)] = scale
         ties.append(_bits(round_to(half, fmt), fmt))
     half_scale = np.zeros(n)
-    half_scale[0], half_scale[-1] = 1.0, -0.5  # -M/2 ties away from the odd neighbour
+    half_scale[0], half_scale[-1] = 1.0, -0.5  # x = -sx/2: the code -M/2 is a tie
     ties.append(_bits(round_to(half_scale, fmt), fmt))
     cases.append(("quantizer_ties", np.asarray(ties)))
     sub = np.stack([rng.integers(0, 1 << fmt.man_bits, n) | signs[0],
@@ -266,18 +266,27 @@ def _expected_y(cfg: TileConfig, groups: _Groups) -> np.ndarray:
     return np.asarray(ys, np.float32).reshape(len(ys), -1)
 
 
-def _beats_of_batch(cfg, qy, sx, sw, lanes):
-    """Beats of ``rescale_accumulate`` inputs (B, N, T), (B, T), (N, T), in (b, group, j) order."""
+def _as_groups(qy, sx, sw, lanes: int) -> _Groups:
+    """``rescale_accumulate`` inputs (B, N, T), (B, T), (N, T) as rows in (b, lane group) order."""
     nb, ni, nt = qy.shape
     ng = ni // lanes
-    q = qy.reshape(nb, ng, lanes, nt).transpose(0, 1, 3, 2).reshape(-1, lanes)
-    w = np.broadcast_to(sw.reshape(ng, lanes, nt).transpose(0, 2, 1), (nb, ng, nt, lanes))
-    x = np.broadcast_to(sx[:, None, :], (nb, ng, nt)).reshape(-1)
-    j = np.broadcast_to(np.arange(nt), (nb, ng, nt)).reshape(-1)
+    return _Groups(
+        qy.reshape(nb, ng, lanes, nt).transpose(0, 1, 3, 2).reshape(nb * ng, nt, lanes),
+        np.broadcast_to(sw.reshape(ng, lanes, nt).transpose(0, 2, 1), (nb, ng, nt, lanes)).reshape(
+            nb * ng, nt, lanes
+        ),
+        np.broadcast_to(sx[:, None, :], (nb, ng, nt)).reshape(nb * ng, nt),
+    )
+
+
+def _beats(cfg: TileConfig, groups: _Groups) -> dict:
+    """The output unit's beats of the rows, row after row, tile after tile."""
+    ng, nt, lanes = groups.qy.shape
+    j = np.tile(np.arange(nt), ng)
     return {
-        "qy": q.astype(np.int64),
-        "sw": _bits(w.reshape(-1, lanes), cfg.scale_fmt),
-        "sx": _bits(x, cfg.scale_fmt)[:, None],
+        "qy": groups.qy.reshape(-1, lanes).astype(np.int64),
+        "sw": _bits(groups.sw.reshape(-1, lanes), cfg.scale_fmt),
+        "sx": _bits(groups.sx.reshape(-1), cfg.scale_fmt)[:, None],
         "first": (j == 0).astype(np.int64)[:, None],
         "last": (j == nt - 1).astype(np.int64)[:, None],
     }
@@ -297,7 +306,7 @@ def _output_random(cfg: TileConfig, rng, count: int, lanes: int, progress):
         sx = _scale_values(rng, cfg.scale_fmt, (batch, nt))
         sw = _scale_values(rng, cfg.scale_fmt, (groups * lanes, nt))
         y = rescale_accumulate(qy.astype(np.int32), sx, sw, cfg)
-        beats.append(_beats_of_batch(cfg, qy, sx, sw, lanes))
+        beats.append(_beats(cfg, _as_groups(qy, sx, sw, lanes)))
         ys.append(_bits(y.reshape(-1, lanes), cfg.out_fmt))
         done += batch * groups * nt
         progress(min(done, count))
@@ -305,16 +314,7 @@ def _output_random(cfg: TileConfig, rng, count: int, lanes: int, progress):
 
 
 def _groups_beats(cfg: TileConfig, groups: _Groups) -> tuple[dict, np.ndarray]:
-    ng, nt, lanes = groups.qy.shape
-    j = np.tile(np.arange(nt), ng)
-    beats = {
-        "qy": groups.qy.reshape(-1, lanes).astype(np.int64),
-        "sw": _bits(groups.sw.reshape(-1, lanes), cfg.scale_fmt),
-        "sx": _bits(groups.sx.reshape(-1), cfg.scale_fmt)[:, None],
-        "first": (j == 0).astype(np.int64)[:, None],
-        "last": (j == nt - 1).astype(np.int64)[:, None],
-    }
-    return beats, _bits(_expected_y(cfg, groups), cfg.out_fmt)
+    return _beats(cfg, groups), _bits(_expected_y(cfg, groups), cfg.out_fmt)
 
 
 def _output_directed(cfg: TileConfig, rng, lanes: int) -> list[tuple[str, list[_Groups]]]:
@@ -332,14 +332,14 @@ def _output_directed(cfg: TileConfig, rng, lanes: int) -> list[tuple[str, list[_
     big = from_bits(np.full((1, 2, lanes), _specials(sfmt)[5]), sfmt)
     full.append(_Groups(np.full((1, 2, lanes), my), big, big[:, :, 0]))
     cases.append(("full_scale_codes", full))
-    # Every (sx, sw) pair of corner scale values, T = 1, codes of both signs and zero.
+    # Every (sx, sw) pair of corner scale values, T = 1, codes of both signs and zero: one
+    # sx per row, the sw values across its lanes.
     specials = from_bits(_specials(sfmt), sfmt)
-    pairs_sw = np.repeat(specials, len(specials))
-    pairs_sx = np.tile(specials, len(specials))
-    rows = -(-len(pairs_sw) // lanes)
-    sw = np.resize(pairs_sw, rows * lanes).reshape(rows, 1, lanes)
-    sx = np.resize(pairs_sx[::lanes], rows).reshape(rows, 1)
-    q = np.resize(np.array([0, 1, -1, my, -my, 3]), rows * lanes).reshape(rows, 1, lanes)
+    per_sx = -(-len(specials) // lanes)
+    sw = np.tile(np.resize(specials, per_sx * lanes).reshape(per_sx, 1, lanes),
+                 (len(specials), 1, 1))  # fmt: skip
+    sx = np.repeat(specials, per_sx)[:, None]
+    q = np.resize(np.array([0, 1, -1, my, -my, 3]), sw.size).reshape(sw.shape)
     cases.append(("scale_specials", [_Groups(q, sw, sx)]))
     # Scale products around fp32's subnormal range and overflow threshold.
     exps = np.array([-150, -149, -140, -127, -126, -125, 126, 127, 128, 129])
@@ -492,7 +492,7 @@ def tile_set(cfg: TileConfig, rng, count: int, lanes: int, progress=lambda done:
             "sx": _bits(tr.x_scale.reshape(-1), cfg.scale_fmt)[:, None],
             "nonfinite": np.zeros((nb * nt, 1), np.int64),
         })  # fmt: skip
-        layer_beats = _beats_of_batch(cfg, tr.adc_code, tr.x_scale, tr.w_scale, lanes)
+        layer_beats = _beats(cfg, _as_groups(tr.adc_code, tr.x_scale, tr.w_scale, lanes))
         b_index = np.repeat(np.arange(nb), (ni // lanes) * nt)
         j_index = np.tile(np.arange(nt), nb * (ni // lanes))
         layer_beats["x_index"] = (n_vectors + b_index * nt + j_index)[:, None].astype(np.int64)

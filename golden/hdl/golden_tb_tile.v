@@ -166,6 +166,9 @@ module golden_tb_tile #(
     end
   endtask
 
+  // One process per clock edge: samples the units' outputs as they were before the edge and
+  // drives the next inputs with non-blocking assignments, like a flop; its own counters are
+  // blocking variables read only here.
   always @(posedge clk_i) begin
     cycle = cycle + 1;
     idle = idle + 1;
