@@ -75,9 +75,9 @@ def round_fmt(v, exp_bits, man_bits):
 
     NaN becomes the canonical NaN; the sign of zero is kept.
     """
-    if exp_bits == 8 and man_bits == 23 and v == v:
+    if exp_bits == 8 and man_bits == 23:
         # binary32 itself: the hardware conversion is exactly this rounding
-        return np.float64(np.float32(v))
+        return np.float64(np.float32(v)) if v == v else _NAN
     return round_sum(v, 0.0, exp_bits, man_bits)
 
 
@@ -292,12 +292,7 @@ def noise_words(seed, stream, b, i, j):
 def adc(mac, gain_constant, noise, code_max):
     """SPEC steps 5-7 in their pinned float64 order: ``clamp(rint(mac * kA + noise), My)``."""
     v = np.float64(mac) * gain_constant + noise
-    q = np.rint(v)
-    if q > code_max:
-        q = code_max
-    elif q < -code_max:
-        q = -code_max
-    return np.int32(q)
+    return np.int32(min(max(np.rint(v), -code_max), code_max))
 
 
 @njit(inline="always", cache=True)
@@ -308,8 +303,13 @@ def accumulate(acc, partial, first, acc_exp, acc_man):
 
 @njit(inline="always", cache=True)
 def rescale(adc_code, w_scale, x_scale, rescale_constant, part_exp, part_man):
-    """SPEC step 8: sy = sw*sx, t = qy*sy, u = t*K in fp32, then p = to(partial, u)."""
-    sy = mul_fmt(w_scale, x_scale, 8, 23)
-    t = mul_fmt(np.float64(adc_code), sy, 8, 23)
-    u = mul_fmt(t, rescale_constant, 8, 23)
-    return round_fp32_value(u, part_exp, part_man)
+    """SPEC step 8: sy = sw*sx, t = qy*sy, u = t*K in fp32, then p = to(partial, u).
+
+    Each fp32 product is the hardware rounding of the exact float64 product (as in
+    :func:`mul_fmt`); a NaN on the way stays NaN, and the last rounding makes it the canonical
+    NaN, so the intermediate products skip that step (it would block vectorisation).
+    """
+    sy = np.float32(w_scale * x_scale)
+    t = np.float32(np.float64(adc_code) * np.float64(sy))
+    u = np.float32(np.float64(t) * rescale_constant)
+    return round_fp32_value(np.float64(u), part_exp, part_man)

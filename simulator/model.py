@@ -58,7 +58,7 @@ def _quantize(arr2d, cfg, bits_max, fmt, name, batch_shape):
     values = np.empty((rows, k), np.float32)
     scales = np.empty((rows, cfg.tiles(k)), np.float32)
     codes = np.empty((rows, scales.shape[1] * cfg.n), _gemm_dtype(cfg))
-    quantize_rows, _ = _kernels.quantizer(_fmt_pair(fmt), _fmt_pair(cfg.scale_fmt))
+    quantize_rows, _, _ = _kernels.quantizer(_fmt_pair(fmt), _fmt_pair(cfg.scale_fmt))
     quantize_rows(np.ascontiguousarray(arr2d), cfg.n, float(bits_max), values, scales, codes)
     return values, scales, codes
 
@@ -66,7 +66,9 @@ def _quantize(arr2d, cfg, bits_max, fmt, name, batch_shape):
 def _check_overflow(arr2d, fmt, name, batch_shape):
     """Refuse a value that rounds to infinity in ``fmt``, naming its index in the caller's shape."""
     first = np.empty(arr2d.shape[0], np.int64)
-    _kernels.first_overflow(np.ascontiguousarray(arr2d), fmt.exp_bits, fmt.man_bits, first)
+    # only the value format matters to this kernel
+    _, _, first_overflow = _kernels.quantizer(_fmt_pair(fmt), _fmt_pair(fmt))
+    first_overflow(np.ascontiguousarray(arr2d), first)
     bad_rows = np.flatnonzero(first >= 0)
     if bad_rows.size:
         row = int(bad_rows[0])
@@ -436,63 +438,35 @@ def abfp_linear(x, w, cfg: TileConfig, seed=None, stream=0, batch_offset=0, trac
     return y.reshape(batch_shape + (y.shape[1],))
 
 
-# Tile width up to which the dot products are computed inside the fused kernel: a rank-n BLAS
-# update per tile is memory-bound for small n (docs/performance.md).
-_SMALL_TILE = 32
-
-
 def _fast_linear(cfg, x2, w, seed, stream, batch_offset):
     """SPEC steps 1-10 without stage arrays; ``w`` is QuantizedWeights or checked (N, K) values.
 
-    For n > _SMALL_TILE each tile is quantized just before its BLAS product, so the extra
-    memory is one (B, N) product plus one tile of codes; for small n all codes are made first
-    and the kernel computes the dot products itself.
+    One fused kernel quantizes x block by block and computes the dot products and steps 5-10
+    in cache; the only extra memory is the weight codes laid out by tile, (T, n, N), so that a
+    block of outputs reads contiguous codes (docs/performance.md).
     """
     rows, k = x2.shape
     n, tiles = cfg.n, cfg.tiles(k)
     gemm = _gemm_dtype(cfg)
-    scale_fmt = _fmt_pair(cfg.scale_fmt)
-    quantize_x_rows, quantize_x_tile = _kernels.quantizer(_fmt_pair(cfg.in_fmt), scale_fmt)
-    quantize_w_rows, quantize_w_tile = _kernels.quantizer(_fmt_pair(cfg.w_fmt), scale_fmt)
-    tile_pass, small_tiles = _kernels.tile_kernels(
-        _fmt_pair(cfg.partial_fmt), _fmt_pair(cfg.acc_fmt), _fmt_pair(cfg.out_fmt), cfg.noise_code
-    )
-    quantized = isinstance(w, QuantizedWeights)
     n_out = w.shape[0]
-    no_values = np.empty((0, 0), np.float32)
-    noise_id = (np.uint64(seed), stream, batch_offset, cfg.noise_amplitude)
-    constants = (cfg.gain_constant, float(cfg.my), float(cfg.rescale_constant))
-    y = np.empty((rows, n_out), np.float32)
-    if n <= _SMALL_TILE:
-        xs = np.empty((rows, tiles), np.float64)
-        xc = np.empty((rows, tiles * n), gemm)
-        quantize_x_rows(x2, n, float(cfg.mx), no_values, xs, xc)
-        if quantized:
-            wc, ws = w.gemm_codes, w.scale
-        else:
-            ws = np.empty((n_out, tiles), np.float64)
-            wc = np.empty((n_out, tiles * n), gemm)
-            quantize_w_rows(w, n, float(cfg.mw), no_values, ws, wc)
-        wc_t = np.ascontiguousarray(wc.reshape(n_out, tiles, n).transpose(1, 2, 0))
-        ws_t = np.ascontiguousarray(ws.T, np.float64)
-        small_tiles(xc, wc_t, xs, ws_t, *noise_id, *constants, y)
-        return y
-    xs = np.empty(rows, np.float64)
-    xc = np.empty((rows, n), gemm)
-    if quantized:
-        ws_by_tile = np.ascontiguousarray(w.scale.T, np.float64)
+    if isinstance(w, QuantizedWeights):
+        w_code_t = np.ascontiguousarray(w.gemm_codes.reshape(n_out, tiles, n).transpose(1, 2, 0))
+        w_scale_t = np.ascontiguousarray(w.scale.T, np.float64)
     else:
-        ws = np.empty(n_out, np.float64)
-        wc = np.empty((n_out, n), gemm)
-    mac = np.empty((rows, n_out), gemm)
-    for j in range(tiles):
-        quantize_x_tile(x2, j * n, n, float(cfg.mx), xs, xc)
-        if quantized:
-            wc, ws = w.gemm_codes[:, j * n : (j + 1) * n], ws_by_tile[j]
-        else:
-            quantize_w_tile(w, j * n, n, float(cfg.mw), ws, wc)
-        np.matmul(xc, wc.T, out=mac)
-        tile_pass(mac, j, j == tiles - 1, xs, ws, *noise_id, *constants, y)
+        w_code_t = np.empty((tiles, n, n_out), gemm)
+        w_scale_t = np.empty((tiles, n_out), np.float64)
+        formats = (_fmt_pair(cfg.w_fmt), _fmt_pair(cfg.scale_fmt))
+        _, quantize_transposed, _ = _kernels.quantizer(*formats)
+        quantize_transposed(w, n, float(cfg.mw), w_scale_t, w_code_t)
+    kernel = _kernels.fused_linear(
+        _fmt_pair(cfg.in_fmt), _fmt_pair(cfg.scale_fmt), _fmt_pair(cfg.partial_fmt),
+        _fmt_pair(cfg.acc_fmt), _fmt_pair(cfg.out_fmt), cfg.noise_code,
+    )  # fmt: skip
+    y = np.empty((rows, n_out), np.float32)
+    kernel(
+        x2, w_code_t, w_scale_t, float(cfg.mx), np.uint64(seed), stream, batch_offset,
+        cfg.noise_amplitude, cfg.gain_constant, float(cfg.my), float(cfg.rescale_constant), y,
+    )  # fmt: skip
     return y
 
 

@@ -8,8 +8,11 @@ the same output bits for every configuration, thread count and batch chunking.
 import numba
 import numpy as np
 import pytest
+from numba import njit
 
 from simulator import FloatFormat, TileConfig, abfp_linear, quantize_weights
+from simulator._scalar import add_fmt, round_fp32_value
+from tests import reference
 
 E5M2 = FloatFormat(5, 2)
 E4M3 = FloatFormat(4, 3)
@@ -23,7 +26,7 @@ def _operands(rng, batch, outputs, k, n, kind):
     w[1 % outputs, :] = 0.0  # a zero weight row
     x[-1, -1] = -0.0
     if kind == "overflowing-scales":
-        # sx * sw overflows fp32: rescale gives inf, and 0 * inf NaN where the ADC code is 0
+        # sx * sw overflows fp32: rescale gives inf, or NaN where the ADC code is 0
         x[: batch // 2] *= 1e30
         w[: outputs // 2] *= 1e20
     elif kind == "subnormal":
@@ -43,14 +46,46 @@ CONFIGS = [
     dict(n=128, bx=6, bw=6, by=8, gain=8.0, noise="gaussian"),
     dict(n=128, bx=12, bw=12, by=10),  # n*M*M >= 2**24: float64 dot products
     dict(n=8, noise="none", gain=8.0),
-    dict(n=32, in_fmt="fp16", w_fmt="fp16", scale_fmt="fp16", partial_fmt="fp16",
-         acc_fmt="fp16", out_fmt="fp16", gain=1.86),  # fmt: skip
-    dict(n=128, in_fmt="fp32", w_fmt="fp32", scale_fmt="fp32", partial_fmt="fp32",
-         acc_fmt="fp32", out_fmt="fp32", noise="gaussian"),  # fmt: skip
-    dict(n=8, in_fmt=E5M2, w_fmt=E4M3, scale_fmt=E5M2, partial_fmt=E4M3, acc_fmt="fp16",
-         out_fmt=E5M2, gain=8.0),  # fmt: skip
-    dict(n=32, in_fmt=E4M3, w_fmt=E5M2, scale_fmt="bf16", partial_fmt=E5M2, acc_fmt="bf16",
-         out_fmt=E4M3, noise="gaussian"),  # fmt: skip
+    dict(
+        n=32,
+        in_fmt="fp16",
+        w_fmt="fp16",
+        scale_fmt="fp16",
+        partial_fmt="fp16",
+        acc_fmt="fp16",
+        out_fmt="fp16",
+        gain=1.86,
+    ),  # fmt: skip
+    dict(
+        n=128,
+        in_fmt="fp32",
+        w_fmt="fp32",
+        scale_fmt="fp32",
+        partial_fmt="fp32",
+        acc_fmt="fp32",
+        out_fmt="fp32",
+        noise="gaussian",
+    ),  # fmt: skip
+    dict(
+        n=8,
+        in_fmt=E5M2,
+        w_fmt=E4M3,
+        scale_fmt=E5M2,
+        partial_fmt=E4M3,
+        acc_fmt="fp16",
+        out_fmt=E5M2,
+        gain=8.0,
+    ),  # fmt: skip
+    dict(
+        n=32,
+        in_fmt=E4M3,
+        w_fmt=E5M2,
+        scale_fmt="bf16",
+        partial_fmt=E5M2,
+        acc_fmt="bf16",
+        out_fmt=E4M3,
+        noise="gaussian",
+    ),  # fmt: skip
     dict(n=128, partial_fmt="fp32", out_fmt="fp32", gain=1.86, seed=2**64 - 1),
 ]
 
@@ -74,9 +109,11 @@ def test_fast_path_equals_trace(params, kind):
     if kind == "overflowing-scales" and fmt_max < 1e38:
         pytest.skip("operands cannot reach an fp32 overflow in a format this narrow")
     x, w = _operands(rng, 9, 11, k, n, kind)
+    if kind == "normal":
+        x, w = x.astype(np.float32), w.astype(np.float32)  # binary32 operands round on bits
     _, trace = abfp_linear(x, w, cfg, stream=3, trace=True)
     if kind == "overflowing-scales":
-        assert np.isinf(trace.partial).any() and np.isnan(trace.partial).any()
+        assert not np.isfinite(trace.partial).all()
     for threads in (1, 2):
         numba.set_num_threads(threads)
         try:
@@ -113,3 +150,59 @@ def test_large_shape_equals_trace():
     y, trace = abfp_linear(x, w, cfg, trace=True)
     assert y.shape == (3, 67, 129)
     np.testing.assert_array_equal(_bits(abfp_linear(x, w, cfg)), _bits(y))
+
+
+@njit
+def _round_fp32_values(values, exp_bits, man_bits, out):
+    for k in range(values.size):
+        out[k] = round_fp32_value(np.float64(values[k]), exp_bits, man_bits)
+
+
+@njit
+def _add_values(a, b, exp_bits, man_bits, out):
+    for k in range(a.size):
+        out[k] = add_fmt(np.float64(a[k]), np.float64(b[k]), exp_bits, man_bits)
+
+
+def _fp32_samples(rng, count):
+    """binary32 values spread over every exponent, with the boundary cases of every format."""
+    bits = rng.integers(0, 2**32, count, dtype=np.uint64).astype(np.uint32)
+    special = np.array(
+        [0, 0x80000000, 1, 0x80000001, 0x007FFFFF, 0x00800000, 0x7F7FFFFF, 0x7F7F8000,
+         0x7F7F7FFF, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00001, 0x00008000, 0x00018000,
+         0x3F808000, 0x3F818000, 0x3F80FFFF],
+        np.uint32,
+    )  # fmt: skip
+    return np.concatenate([special, bits]).view(np.float32)
+
+
+def _reference_bits(values, fmt):
+    out = np.array([reference.round_value(float(v), fmt) for v in values])
+    out[np.isnan(out)] = np.nan
+    return _bits(out.astype(np.float32))
+
+
+@pytest.mark.parametrize("man_bits", [1, 2, 7, 10, 22, 23])
+def test_round_fp32_value_equals_reference(man_bits):
+    """The branch-free rounding of binary32 values to (8, M) formats, against the Fractions."""
+    values = _fp32_samples(np.random.default_rng(man_bits), 4000)
+    out = np.empty(values.size)
+    _round_fp32_values(values, 8, man_bits, out)
+    want = _reference_bits(values, (8, man_bits))
+    got = _bits(out.astype(np.float32))
+    nan = np.isnan(out)
+    np.testing.assert_array_equal(got[~nan], want[~nan])
+    assert (got[nan] == 0x7FC00000).all()  # canonical NaN
+
+
+def test_fp32_add_equals_reference():
+    rng = np.random.default_rng(7)
+    a = _fp32_samples(rng, 3000)
+    b = np.concatenate([_fp32_samples(rng, 3000)[: a.size - 200], -a[:100], a[100:200]])
+    out = np.empty(a.size)
+    _add_values(a, b, 8, 23, out)
+    want = np.array([reference.add(float(x), float(y), (8, 23)) for x, y in zip(a, b, strict=True)])
+    nan = np.isnan(want)
+    np.testing.assert_array_equal(np.isnan(out), nan)
+    np.testing.assert_array_equal(_bits(out[~nan].astype(np.float32)), _bits(want[~nan]))
+    assert (_bits(out[nan].astype(np.float32)) == 0x7FC00000).all()

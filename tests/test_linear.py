@@ -93,17 +93,34 @@ def test_matches_reference(n, bits, gain, noise_kind):
 FORMAT_FIELDS = ["in_fmt", "w_fmt", "scale_fmt", "partial_fmt", "acc_fmt", "out_fmt"]
 
 
-@pytest.mark.parametrize("fmt", [BF16, FP16, FP32, FloatFormat(4, 3), FloatFormat(6, 9)], ids=str)
-@pytest.mark.parametrize("field", FORMAT_FIELDS)
-def test_every_format_option(field, fmt):
-    settings = {field: fmt}
-    if field == "acc_fmt" and (fmt.exp_bits < 8 or fmt.man_bits < 7):
-        settings["partial_fmt"] = fmt  # the partial format must widen exactly into acc
+def assert_format_settings_match_reference(settings, seed):
     cfg = TileConfig(n=8, bx=8, bw=8, by=8, gain=2.0, noise="uniform", **settings)
-    rng = np.random.default_rng(FORMAT_FIELDS.index(field))
+    rng = np.random.default_rng(seed)
     # Magnitudes inside every format's range; the narrow ones overflow in the rescale.
     x, w = workload(rng, 3, 4, 27, x_scale=0.5, w_scale=0.25)
     assert_matches_reference(x, w, cfg, seed=5)
+
+
+@pytest.mark.parametrize("fmt", [BF16, FP16, FP32], ids=str)
+@pytest.mark.parametrize("field", FORMAT_FIELDS)
+def test_every_format_option(field, fmt):
+    settings = {field: fmt}
+    if field == "acc_fmt" and fmt == FP16:
+        settings["partial_fmt"] = fmt  # the partial format must widen exactly into acc
+    assert_format_settings_match_reference(settings, FORMAT_FIELDS.index(field))
+
+
+@pytest.mark.parametrize(
+    "formats",
+    [
+        [(4, 3)] * 6,
+        [(6, 9), (5, 2), (3, 2), (6, 9), (7, 16), (5, 2)],
+    ],
+    ids=["e4m3", "mixed"],
+)
+def test_odd_formats(formats):
+    settings = {field: FloatFormat(*f) for field, f in zip(FORMAT_FIELDS, formats, strict=True)}
+    assert_format_settings_match_reference(settings, len(formats[0]))
 
 
 def test_wide_exponent_formats_with_tiny_and_large_values():
