@@ -16,7 +16,7 @@ NOISE_KINDS = ("none", "uniform", "gaussian")
 _FORMAT_FIELDS = ("in_fmt", "w_fmt", "scale_fmt", "partial_fmt", "acc_fmt", "out_fmt")
 _BIT_FIELDS = ("bx", "bw", "by")
 _BITS_RANGE = (2, 16)
-_MAX_TILE = 1 << 16
+_MAX_TILE = 1 << 24
 
 
 def code_max(bits: int) -> int:
@@ -35,7 +35,7 @@ class TileConfig:
     Parameters
     ----------
     n : int
-        Tile width: elements of one analog dot product, 1 to 65536.
+        Tile width: elements of one analog dot product, 1 to 2**24.
     bx, bw, by : int
         DAC (input), weight and ADC bits of the signed symmetric quantizers, 2 to 16.
     gain : float

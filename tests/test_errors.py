@@ -125,12 +125,15 @@ def test_partial_format_must_widen_into_accumulator():
 
 
 def test_largest_tiles_and_widest_codes_are_exact_or_refused():
-    """The widest quantizers on the largest tile keep the integer dot product exact in the
-    model's float64 arithmetic; a larger tile is refused, naming n."""
-    cfg = TileConfig(n=2**16, bx=16, bw=16, by=16)
-    assert cfg.n * cfg.mx * cfg.mw < 2**53
-    with pytest.raises(ValueError, match=r"\bn\b"):
-        TileConfig(n=2**16 + 1, bx=16, bw=16)
+    """A tile whose integer dot product could reach 2**53 is refused, naming n, bx and bw;
+    the largest tile with 8-bit codes, and 16-bit codes on a tile just below the bound, pass."""
+    TileConfig(n=2**24, bx=8, bw=8)
+    cfg = TileConfig(n=2**23, bx=16, bw=16, by=16)
+    assert cfg.mac_bound < 2**53
+    with pytest.raises(ValueError, match=r"2\*\*53.*n \(16777216\).*bx \(16\).*bw \(16\)"):
+        TileConfig(n=2**24, bx=16, bw=16)
+    with pytest.raises(ValueError, match=r"TileConfig\.n must be an int in \[1, 16777216\]"):
+        TileConfig(n=2**24 + 1)
 
 
 @pytest.mark.parametrize(
