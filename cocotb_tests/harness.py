@@ -8,9 +8,12 @@ generated makefiles need.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import sys
+import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -59,6 +62,25 @@ def rtl_sources(*names: str) -> list[Path]:
     return [RTL_DIR / f"{name}.v" for name in names]
 
 
+class CocotbFailure(AssertionError):
+    """A cocotb run with failing tests; the message holds their failure reports."""
+
+    def __init__(self, message: str, results: Path):
+        super().__init__(message)
+        self.results = results
+
+
+def failure_reports(results: Path) -> str:
+    """The messages and texts of every failed test case in a cocotb results file."""
+    if not results.exists():
+        return f"(no results file {results})"
+    texts = []
+    for case in ET.parse(results).iter("testcase"):
+        for failure in case.iter("failure"):
+            texts.append(f"{case.get('name')}: {failure.get('message') or ''}{failure.text or ''}")
+    return "\n".join(texts)
+
+
 def run_cocotb(
     *,
     sim: str,
@@ -73,45 +95,72 @@ def run_cocotb(
 ) -> Path:
     """Build ``toplevel`` with ``parameters`` on ``sim`` and run the cocotb ``test_module``.
 
-    Returns the results XML path; raises ``AssertionError`` when any cocotb test failed.
+    Concurrent calls (pytest-xdist workers) with the same build share the build, one at a
+    time, and each run writes its own results file.
+
+    Returns
+    -------
+    pathlib.Path
+        The results XML of the run.
+
+    Raises
+    ------
+    CocotbFailure
+        When the simulator failed or any cocotb test failed; the message holds the reports.
     """
     if sim not in SIMULATORS:
         raise ValueError(f"sim must be one of {SIMULATORS}, got {sim!r}")
     parameters = dict(parameters or {})
     _prepare_environment(sim)
     build_dir = BUILD_ROOT / sim / _case_tag(toplevel, parameters)
+    build_dir.mkdir(parents=True, exist_ok=True)
     runner = get_runner(sim)
-    runner.build(
-        sources=list(sources),
-        hdl_toplevel=toplevel,
-        parameters=parameters,
-        build_dir=build_dir,
-        build_args=_VERILATOR_ARGS if sim == "verilator" else [],
-        timescale=("1ns", "1ps"),
-        waves=waves,
-        always=False,
-    )
+    with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        runner.build(
+            sources=list(sources),
+            hdl_toplevel=toplevel,
+            parameters=parameters,
+            build_dir=build_dir,
+            build_args=_VERILATOR_ARGS if sim == "verilator" else [],
+            timescale=("1ns", "1ps"),
+            waves=waves,
+            always=False,
+        )
     env = {
         # Rewrite asserts only in the testbench modules: rewriting numba-using modules makes
         # importing and first calls far slower inside the simulator.
-        "COCOTB_REWRITE_ASSERTION_FILES": "*test*.py",
+        "COCOTB_REWRITE_ASSERTION_FILES": "tb_*.py",
         "PYTHONPATH": os.pathsep.join(
             [str(TESTS_DIR), str(REPO), os.environ.get("PYTHONPATH", "")]
         ),
     }
     env.update(extra_env or {})
-    results = runner.test(
-        hdl_toplevel=toplevel,
-        test_module=test_module,
-        testcase=testcase,
-        test_dir=TESTS_DIR,
-        build_dir=build_dir,
-        extra_env=env,
-        waves=waves,
-        seed=seed,
-        results_xml=str(build_dir / f"results-{test_module}.xml"),
-    )
+    results = build_dir / f"results-{test_module}-{uuid.uuid4().hex[:12]}.xml"
+    where = f"{toplevel} on {sim}"
+    try:
+        runner.test(
+            hdl_toplevel=toplevel,
+            test_module=test_module,
+            testcase=testcase,
+            test_dir=TESTS_DIR,
+            build_dir=build_dir,
+            extra_env=env,
+            waves=waves,
+            seed=seed,
+            results_xml=str(results),
+        )
+    except SystemExit as exc:
+        # under pytest the runner ends a failed run with SystemExit
+        raise CocotbFailure(
+            f"{where}: cocotb run failed ({exc.code})\n{failure_reports(results)}", results
+        ) from None
     n_tests, n_failed = get_results(results)
-    assert n_tests > 0, f"{toplevel} on {sim}: no cocotb test ran"
-    assert n_failed == 0, f"{toplevel} on {sim}: {n_failed} of {n_tests} cocotb tests failed"
+    if n_tests == 0:
+        raise CocotbFailure(f"{where}: no cocotb test ran", results)
+    if n_failed:
+        raise CocotbFailure(
+            f"{where}: {n_failed} of {n_tests} cocotb tests failed\n{failure_reports(results)}",
+            results,
+        )
     return results

@@ -99,7 +99,7 @@ def test_config_must_be_a_tile_config():
 
 
 INVALID_FIELDS = [
-    ("n", 0), ("n", -3), ("n", 2.0), ("n", "8"), ("n", True), ("n", 2**17),
+    ("n", 0), ("n", -3), ("n", 2.0), ("n", "8"), ("n", True), ("n", 2**24 + 1),
     ("bx", 1), ("bx", 17), ("bw", 1), ("bw", 17), ("by", 1), ("by", 17), ("by", 8.0),
     ("gain", 0.0), ("gain", -1.0), ("gain", float("nan")), ("gain", float("inf")),
     ("gain", "1"),
