@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from cocotb.triggers import FallingEdge, ReadOnly
+from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
 from cocotb.utils import get_sim_time
 
 from simulator import FP32, FloatFormat, TileConfig, rescale_accumulate
@@ -51,6 +51,29 @@ def unpack_lanes(bus: int, width: int, lanes: int) -> np.ndarray:
     """Split a bus into ``lanes`` unsigned fields of ``width`` bits, lane 0 from the low bits."""
     mask = (1 << width) - 1
     return np.array([(bus >> (lane * width)) & mask for lane in range(lanes)], np.uint32)
+
+
+async def pulse_reset(clk, rst_n, idle_inputs: Sequence, cycles: int = 3) -> None:
+    """From a falling edge, hold ``rst_n`` low for ``cycles`` clocks with ``idle_inputs`` at 0."""
+    await FallingEdge(clk)
+    for handle in idle_inputs:
+        handle.value = 0
+    rst_n.value = 0
+    await ClockCycles(clk, cycles)
+    await FallingEdge(clk)
+    rst_n.value = 1
+
+
+def summarize_report(name: str, what: str, mismatches: int, shown: int, lines: list[str],
+                     expected: int, received: int) -> str:  # fmt: skip
+    """A scoreboard report: a header counting ``mismatches`` of kind ``what`` (``shown`` of them
+    detailed in ``lines``), then a line if the transaction counts differ."""
+    lines = list(lines)
+    if mismatches:
+        lines.insert(0, f"{name}: {mismatches} {what} (first {shown} shown)")
+    if received != expected:
+        lines.append(f"{name}: expected {expected} transactions, received {received}")
+    return "\n".join(lines)
 
 
 class ValidReadySource:
@@ -215,15 +238,10 @@ class Scoreboard:
                 if exp.context is not None:
                     line += f"\n    model: {exp.context(int(lane))}"
                 lines.append(line)
-        if mismatches:
-            shown = min(mismatches, self.max_report)
-            lines.insert(0, f"{self.name}: {mismatches} lane mismatches (first {shown} shown)")
-        if len(self.received) != len(self.expected):
-            lines.append(
-                f"{self.name}: expected {len(self.expected)} transactions, "
-                f"received {len(self.received)}"
-            )
-        return "\n".join(lines)
+        return summarize_report(
+            self.name, "lane mismatches", mismatches, min(mismatches, self.max_report), lines,
+            len(self.expected), len(self.received),
+        )  # fmt: skip
 
     def check(self) -> None:
         """Raise ``AssertionError`` with the report unless every transaction matched."""

@@ -25,6 +25,8 @@ from models import (
     current_cycle,
     env_int,
     pack_lanes,
+    pulse_reset,
+    summarize_report,
     unpack_lanes,
 )
 
@@ -318,15 +320,10 @@ class InputUnitScoreboard:
                 if mismatches <= self.max_report:
                     lines.append(f"transaction {index} {text}")
                     lines.append(f"    golden: {self.golden_text(exp, element)}")
-        if mismatches:
-            shown = min(mismatches, self.max_report)
-            lines.insert(0, f"{self.name}: {mismatches} mismatches (first {shown} shown)")
-        if len(self.received) != len(self.expected):
-            lines.append(
-                f"{self.name}: expected {len(self.expected)} transactions, "
-                f"received {len(self.received)}"
-            )
-        return "\n".join(lines)
+        return summarize_report(
+            self.name, "mismatches", mismatches, min(mismatches, self.max_report), lines,
+            len(self.expected), len(self.received),
+        )  # fmt: skip
 
     def check(self) -> None:
         """Raise ``AssertionError`` with the report unless every transaction matched."""
@@ -477,12 +474,7 @@ class InputUnitBench:
         cocotb.start_soon(self.handshakes.run())
 
     async def reset(self, cycles: int = 3) -> None:
-        await FallingEdge(self.dut.clk_i)
-        self.dut.in_valid_i.value = 0
-        self.dut.rst_ni.value = 0
-        await ClockCycles(self.dut.clk_i, cycles)
-        await FallingEdge(self.dut.clk_i)
-        self.dut.rst_ni.value = 1
+        await pulse_reset(self.dut.clk_i, self.dut.rst_ni, [self.dut.in_valid_i], cycles)
 
     def beats_of(self, vectors: list[np.ndarray]) -> list[dict[str, int]]:
         width = self.cfg.in_fmt.width

@@ -24,6 +24,7 @@ from models import (
     ValidReadySource,
     env_int,
     output_cycles,
+    pulse_reset,
     unpack_lanes,
 )
 
@@ -110,12 +111,7 @@ class OutputUnitBench:
         cocotb.start_soon(self.sink.run())
 
     async def reset(self, cycles: int = 3) -> None:
-        await FallingEdge(self.dut.clk_i)
-        self.dut.in_valid_i.value = 0
-        self.dut.rst_ni.value = 0
-        await ClockCycles(self.dut.clk_i, cycles)
-        await FallingEdge(self.dut.clk_i)
-        self.dut.rst_ni.value = 1
+        await pulse_reset(self.dut.clk_i, self.dut.rst_ni, [self.dut.in_valid_i], cycles)
 
     def scoreboard(self, groups: list[TileGroup], name: str) -> Scoreboard:
         board = Scoreboard(name)

@@ -22,7 +22,7 @@ import time
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge
+from cocotb.triggers import FallingEdge
 from models import (
     CLOCK_PERIOD_NS,
     Expected,
@@ -33,6 +33,7 @@ from models import (
     ValidReadySource,
     env_int,
     pack_lanes,
+    pulse_reset,
     unpack_lanes,
 )
 
@@ -79,10 +80,7 @@ class TileBench:
                        dut.ou_out_ready_i, dut.iu_in_data_i, dut.ou_qy_i, dut.ou_sw_i,
                        dut.ou_sx_i, dut.ou_first_i, dut.ou_last_i, dut.ou_k_i):  # fmt: skip
             handle.value = 0
-        dut.rst_ni.value = 0
-        await ClockCycles(dut.clk_i, 3)
-        await FallingEdge(dut.clk_i)
-        dut.rst_ni.value = 1
+        await pulse_reset(dut.clk_i, dut.rst_ni, [dut.iu_in_valid_i, dut.ou_in_valid_i])
         cocotb.start_soon(self.iu_sink.run())
         cocotb.start_soon(self.ou_sink.run())
 
