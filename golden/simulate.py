@@ -127,7 +127,7 @@ def _build(sim: str, top: str, params: dict, build_root: Path) -> list[str]:
     """Build the bench once per (sources, parameters); return the command that runs it."""
     sources = [HDL_DIR / f"{top}.v", *_sources()]
     digest = hashlib.sha256(repr(sorted(params.items())).encode())
-    for path in [*sources, HDL_DIR / "golden_tb_clock.vh", HDL_DIR / "golden_tb_main.cpp"]:
+    for path in [*sources, *sorted(HDL_DIR.glob("*.vh")), HDL_DIR / "golden_tb_main.cpp"]:
         digest.update(path.read_bytes())
     build = build_root / sim / f"{top}-{digest.hexdigest()[:12]}"
     env = _tool_env(sim)

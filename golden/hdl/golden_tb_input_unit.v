@@ -62,16 +62,12 @@ module golden_tb_input_unit #(
     .nonfinite_o(nonfinite)
   );
 
-  integer vec, part, received, passed, failed, cycle, idle, k;
+  integer vec, part, received, passed, failed, cycle, idle;
   reg     flag_now, flag_next, ok;
   reg [EXP_W-1:0] want;
 
-  function stall;  // a seeded random stall with probability stall_pct percent
-    input integer unused;
-    begin
-      stall = ($unsigned($random(stall_seed)) % 100) < stall_pct;
-    end
-  endfunction
+`include "golden_tb_pacing.vh"
+`include "golden_tb_report_codes.vh"
 
   initial begin
     if (!$value$plusargs("STIMULUS=%s", stimulus_file)) $fatal(1, "missing +STIMULUS=<file>");
@@ -138,12 +134,7 @@ module golden_tb_input_unit #(
           if (failed <= MAX_REPORTS) begin
             $display("FAIL vector %0d: sx got %h expected %h, nonfinite_o %b expected %b..%b",
                      received, scale, want[CODE_BITS +: SC_W], nonfinite, flag_now, flag_next);
-            for (k = 0; k < N; k = k + 1) begin
-              if (codes[k*DAC_BITS +: DAC_BITS] !== want[k*DAC_BITS +: DAC_BITS]) begin
-                $display("  code %0d: got %h expected %h", k, codes[k*DAC_BITS +: DAC_BITS],
-                         want[k*DAC_BITS +: DAC_BITS]);
-              end
-            end
+            report_codes(codes, want[0 +: CODE_BITS]);
           end
         end
         received = received + 1;

@@ -69,14 +69,10 @@ module golden_tb_output_unit #(
     .y_o        (y)
   );
 
-  integer sent, received, passed, failed, cycle, idle, lane, closing;
+  integer sent, received, passed, failed, cycle, idle, closing;
 
-  function stall;  // a seeded random stall with probability stall_pct percent
-    input integer unused;
-    begin
-      stall = ($unsigned($random(stall_seed)) % 100) < stall_pct;
-    end
-  endfunction
+`include "golden_tb_pacing.vh"
+`include "golden_tb_check_y.vh"
 
   initial begin
     if (!$value$plusargs("STIMULUS=%s", stimulus_file)) $fatal(1, "missing +STIMULUS=<file>");
@@ -134,24 +130,7 @@ module golden_tb_output_unit #(
       // Output side: compare the beat taken at this edge.
       if (out_valid && out_ready) begin
         idle = 0;
-        if (received >= outputs) begin
-          failed = failed + 1;
-          $display("FAIL output %0d: unexpected extra output %h", received, y);
-        end else if (y === expected[received]) begin
-          passed = passed + 1;
-        end else begin
-          failed = failed + 1;
-          if (failed <= MAX_REPORTS) begin
-            $display("FAIL output %0d (closing beat %0d): y got %h expected %h", received,
-                     closing_beat[received], y, expected[received]);
-            for (lane = 0; lane < LANES; lane = lane + 1) begin
-              if (y[lane*OUT_W +: OUT_W] !== expected[received][lane*OUT_W +: OUT_W]) begin
-                $display("  lane %0d: got %h expected %h", lane, y[lane*OUT_W +: OUT_W],
-                         expected[received][lane*OUT_W +: OUT_W]);
-              end
-            end
-          end
-        end
+        check_y(received, y, expected[received], closing_beat[received]);
         received = received + 1;
       end
       // Input side: a beat moves when valid and ready are both high at this edge.

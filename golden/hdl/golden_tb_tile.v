@@ -109,16 +109,13 @@ module golden_tb_tile #(
     .y_o        (y)
   );
 
-  integer vec, part, produced, sent, received, passed, failed, cycle, idle, k, lane;
+  integer vec, part, produced, sent, received, passed, failed, cycle, idle;
   reg [XQ_W-1:0] want;
   reg [31:0]     need;
 
-  function stall;  // a seeded random stall with probability stall_pct percent
-    input integer unused;
-    begin
-      stall = ($unsigned($random(stall_seed)) % 100) < stall_pct;
-    end
-  endfunction
+`include "golden_tb_pacing.vh"
+`include "golden_tb_check_y.vh"
+`include "golden_tb_report_codes.vh"
 
   initial begin
     if (!$value$plusargs("X=%s", x_file)) $fatal(1, "missing +X=<file>");
@@ -189,12 +186,7 @@ module golden_tb_tile #(
           if (failed <= MAX_REPORTS) begin
             $display("FAIL vector %0d: sx got %h expected %h, nonfinite_o %b expected %b",
                      produced, xq_scale, want[CODE_BITS +: SW_W], nonfinite, want[XQ_W-1]);
-            for (k = 0; k < N; k = k + 1) begin
-              if (xq_codes[k*DAC_BITS +: DAC_BITS] !== want[k*DAC_BITS +: DAC_BITS]) begin
-                $display("  code %0d: got %h expected %h", k, xq_codes[k*DAC_BITS +: DAC_BITS],
-                         want[k*DAC_BITS +: DAC_BITS]);
-              end
-            end
+            report_codes(xq_codes, want[0 +: CODE_BITS]);
           end
         end
         sx_seen[produced] = xq_scale;
@@ -203,23 +195,7 @@ module golden_tb_tile #(
       // Output unit's output.
       if (y_valid && y_ready) begin
         idle = 0;
-        if (received >= outputs) begin
-          failed = failed + 1;
-          $display("FAIL output %0d: unexpected extra output %h", received, y);
-        end else if (y === y_mem[received]) begin
-          passed = passed + 1;
-        end else begin
-          failed = failed + 1;
-          if (failed <= MAX_REPORTS) begin
-            $display("FAIL output %0d: y got %h expected %h", received, y, y_mem[received]);
-            for (lane = 0; lane < LANES; lane = lane + 1) begin
-              if (y[lane*OUT_W +: OUT_W] !== y_mem[received][lane*OUT_W +: OUT_W]) begin
-                $display("  lane %0d: got %h expected %h", lane, y[lane*OUT_W +: OUT_W],
-                         y_mem[received][lane*OUT_W +: OUT_W]);
-              end
-            end
-          end
-        end
+        check_y(received, y, y_mem[received], -1);
         received = received + 1;
       end
       // x beats into the input unit.
