@@ -144,7 +144,7 @@ def _block_dot(x_code, w_code, i0, width, rows, mac):
 
     Four products are summed per pass over a row of ``mac`` (four times fewer loads and
     stores of it). Any order of summation gives the same result: every partial sum is an
-    integer below the float type's exact range (``n * M(bx) * M(bw)``, see ``_gemm_dtype``).
+    integer below the float type's exact range (``n * M(bx) * M(bw)``, see ``_dot_dtype``).
     """
     n = w_code.shape[0]
     mac[:] = 0

@@ -57,7 +57,7 @@ def _quantize(arr2d, cfg, bits_max, fmt, name, batch_shape):
     _check_overflow(arr2d, fmt, name, batch_shape)
     values = np.empty((rows, k), np.float32)
     scales = np.empty((rows, cfg.tiles(k)), np.float32)
-    codes = np.empty((rows, scales.shape[1] * cfg.n), _gemm_dtype(cfg))
+    codes = np.empty((rows, scales.shape[1] * cfg.n), _dot_dtype(cfg))
     quantize_rows, _, _ = _kernels.quantizer(_fmt_pair(fmt), _fmt_pair(cfg.scale_fmt))
     quantize_rows(np.ascontiguousarray(arr2d), cfg.n, float(bits_max), values, scales, codes)
     return values, scales, codes
@@ -80,8 +80,9 @@ def _check_overflow(arr2d, fmt, name, batch_shape):
         )
 
 
-def _gemm_dtype(cfg):
-    """float32 GEMM is exact while every partial sum stays below 2**24, float64 below 2**53."""
+def _dot_dtype(cfg):
+    """Type of the integer dot products: float32 sums are exact while every partial sum stays
+    below 2**24, float64 below 2**53 (docs/performance.md)."""
     return np.float32 if cfg.mac_bound < 1 << 24 else np.float64
 
 
@@ -97,20 +98,20 @@ class QuantizedWeights:
         float32 (N, K): the weights rounded to ``w_fmt``.
     scale : numpy.ndarray
         float32 (N, T): per (row, tile) scales in ``scale_fmt``.
-    gemm_codes : numpy.ndarray
-        (N, T*n) float32 or float64: the codes laid out for the GEMM, zero-padded.
+    padded_codes : numpy.ndarray
+        (N, T*n) float32 or float64: the codes of every tile side by side, zero-padded past K.
     """
 
     config: TileConfig
     values: np.ndarray
     scale: np.ndarray
-    gemm_codes: np.ndarray
+    padded_codes: np.ndarray
 
     @property
     def code(self) -> np.ndarray:
         """int32 (N, T, n): the weight codes of each tile."""
         rows, t = self.scale.shape
-        return self.gemm_codes.astype(np.int32).reshape(rows, t, self.config.n)
+        return self.padded_codes.astype(np.int32).reshape(rows, t, self.config.n)
 
     @property
     def shape(self) -> tuple:
@@ -447,10 +448,10 @@ def _fast_linear(cfg, x2, w, seed, stream, batch_offset):
     """
     rows, k = x2.shape
     n, tiles = cfg.n, cfg.tiles(k)
-    gemm = _gemm_dtype(cfg)
+    gemm = _dot_dtype(cfg)
     n_out = w.shape[0]
     if isinstance(w, QuantizedWeights):
-        w_code_t = np.ascontiguousarray(w.gemm_codes.reshape(n_out, tiles, n).transpose(1, 2, 0))
+        w_code_t = np.ascontiguousarray(w.padded_codes.reshape(n_out, tiles, n).transpose(1, 2, 0))
         w_scale_t = np.ascontiguousarray(w.scale.T, np.float64)
     else:
         w_code_t = np.empty((tiles, n, n_out), gemm)
