@@ -5,20 +5,28 @@ arithmetic being the scalar functions of ``_scalar``; no reduction crosses threa
 do not depend on the thread count or on how the batch is split.
 """
 
+import contextlib
 import math
 
+import numba
 import numpy as np
+import scipy.linalg.cython_blas  # noqa: F401  (the BLAS that numba calls for np.dot)
+import threadpoolctl
 from numba import njit, prange, types
 from numba.extending import overload
 
 from simulator._scalar import (
     NOISE_NONE,
+    _bits_of,
+    _float_of,
     accumulate,
     adc,
+    adc_value,
     noise_from_word,
     noise_words,
     rescale,
     round_fmt,
+    round_fp32,
     round_fp32_value,
 )
 
@@ -48,21 +56,22 @@ def adc_block(mac, noise, gain_constant, code_max, analog, out):
 
 @njit(parallel=True, cache=True)
 def rescale_block(adc_code, x_scale, w_scale, k_const, fmts, partial, acc, y):
-    """SPEC steps 8-10 on whole arrays: ``partial`` and running ``acc`` (B, N, T), ``y`` (B, N).
+    """SPEC steps 8-10 on whole arrays: ``partial`` and running ``acc`` (B, N, T), ``y`` (B, N);
+    the scales are float32 arrays.
 
     ``fmts`` = (partial exp, man, acc exp, man, out exp, man).
     """
     nb, ni, nt = adc_code.shape
     for b in prange(nb):
         for i in range(ni):
-            total = 0.0
+            total = np.float32(0.0)
             for j in range(nt):
                 sw, sx = w_scale[i, j], x_scale[b, j]
                 p = rescale(adc_code[b, i, j], sw, sx, k_const, fmts[0], fmts[1])
                 partial[b, i, j] = p
                 total = accumulate(total, p, j == 0, fmts[2], fmts[3])
                 acc[b, i, j] = total
-            y[b, i] = round_fp32_value(total, fmts[4], fmts[5])
+            y[b, i] = round_fp32(total, fmts[4], fmts[5])
 
 
 def _round_operand(v, exp_bits, man_bits):
@@ -85,16 +94,20 @@ def _quantize_block(src, lo, hi, n, code_max, val_exp, val_man, scale_exp, scale
     half-integer the exact quotient does not (docs/arithmetic.md), so ``rint`` of it is the
     exact rne. Codes past ``hi`` are zero padding; no code is a negative zero.
     """
-    peak = 0.0
-    for c in range(lo, hi):
-        peak = max(peak, abs(_round_operand(src[c], val_exp, val_man)))
-    s = round_fmt(peak, scale_exp, scale_man)
-    for c in range(n):
-        q = 0.0
-        if lo + c < hi and s != 0.0:
-            v = _round_operand(src[lo + c], val_exp, val_man)
-            q = min(max(np.rint(v * code_max / s), -code_max), code_max)
-        codes[c] = q + 0.0
+    # The peak magnitude as the largest bit pattern: for non-negative floats the pattern's
+    # order is the value's, and an integer maximum vectorises where a float one does not.
+    # (Loops index the block's slice from 0: an index that numba cannot prove non-negative
+    # costs a wraparound check per element.)
+    block = src[lo:hi]
+    peak_bits = 0
+    for c in range(block.shape[0]):
+        peak_bits = max(peak_bits, _bits_of(abs(_round_operand(block[c], val_exp, val_man))))
+    s = round_fp32_value(_float_of(peak_bits), scale_exp, scale_man)  # peak: a binary32 value
+    count = block.shape[0] if s != 0.0 else 0
+    for c in range(count):
+        v = _round_operand(block[c], val_exp, val_man)
+        codes[c] = min(max(np.rint(v * code_max / s), -code_max), code_max) + 0.0
+    codes[count:n] = 0.0
     return s
 
 
@@ -107,71 +120,57 @@ def _tile_epilogue(
 
     ``mac`` and ``w_scale`` (tile j's weight scales) run over the same outputs as ``acc``, the
     running accumulator (float32) that the last tile replaces with the output-format result.
-    ``noise`` is scratch of at least ``2 * length + 6`` values. ``i_lo`` is a multiple of 4:
-    one Philox block serves four consecutive outputs. The noise is drawn in a loop of its own,
-    each block's four words stored in four planes (contiguous stores), then interleaved into
-    row order in a copy loop, so that all three loops vectorise (a gather from the planes in
-    the arithmetic loop would not).
+    ``noise`` is scratch of at least ``length + 3`` values. ``i_lo`` is a multiple of 4: one
+    Philox block serves four consecutive outputs. The noise is drawn in a loop of its own, so
+    that both loops vectorise.
     """
     length = mac.shape[0]
-    groups = (length + 3) >> 2
-    rows_noise = noise[4 * groups :]
     if kind != NOISE_NONE:
-        for g in range(groups):
+        for g in range((length + 3) >> 2):
             words = noise_words(seed, stream, b, i_lo + 4 * g, j)
-            noise[g] = noise_from_word(words[0], kind, amplitude)
-            noise[groups + g] = noise_from_word(words[1], kind, amplitude)
-            noise[2 * groups + g] = noise_from_word(words[2], kind, amplitude)
-            noise[3 * groups + g] = noise_from_word(words[3], kind, amplitude)
-        for g in range(groups):
-            rows_noise[4 * g] = noise[g]
-            rows_noise[4 * g + 1] = noise[groups + g]
-            rows_noise[4 * g + 2] = noise[2 * groups + g]
-            rows_noise[4 * g + 3] = noise[3 * groups + g]
+            noise[4 * g] = noise_from_word(words[0], kind, amplitude)
+            noise[4 * g + 1] = noise_from_word(words[1], kind, amplitude)
+            noise[4 * g + 2] = noise_from_word(words[2], kind, amplitude)
+            noise[4 * g + 3] = noise_from_word(words[3], kind, amplitude)
     for i in range(length):
-        e = rows_noise[i] if kind != NOISE_NONE else 0.0
-        q = adc(mac[i], gain_constant, e, code_max)
+        e = noise[i] if kind != NOISE_NONE else 0.0
+        q = adc_value(mac[i], gain_constant, e, code_max)
         p = rescale(q, w_scale[i], sx, k_const, pe, pm)
-        total = accumulate(np.float64(acc[i]), p, first, ae, am)
+        total = accumulate(acc[i], p, first, ae, am)
         if last:
-            total = round_fp32_value(total, oe, om)
+            total = round_fp32(total, oe, om)
         acc[i] = total
 
 
-@njit(cache=True)
-def _block_dot(x_code, w_code, i0, width, rows, mac):
-    """``mac[r, c] = sum_k x_code[r, k] * w_code[k, i0 + c]`` for a block, exactly.
-
-    Four products are summed per pass over a row of ``mac`` (four times fewer loads and
-    stores of it). Any order of summation gives the same result: every partial sum is an
-    integer below the float type's exact range (``n * M(bx) * M(bw)``, see ``_dot_dtype``).
-    """
-    n = w_code.shape[0]
-    mac[:] = 0
-    quads = n & ~3
-    for k in range(0, quads, 4):
-        w0 = w_code[k, i0 : i0 + width]
-        w1 = w_code[k + 1, i0 : i0 + width]
-        w2 = w_code[k + 2, i0 : i0 + width]
-        w3 = w_code[k + 3, i0 : i0 + width]
-        for r in range(rows):
-            x0, x1, x2, x3 = x_code[r, k], x_code[r, k + 1], x_code[r, k + 2], x_code[r, k + 3]
-            mac_row = mac[r]
-            for c in range(width):
-                mac_row[c] += (x0 * w0[c] + x1 * w1[c]) + (x2 * w2[c] + x3 * w3[c])
-    for k in range(quads, n):
-        w0 = w_code[k, i0 : i0 + width]
-        for r in range(rows):
-            x0 = x_code[r, k]
-            mac_row = mac[r]
-            for c in range(width):
-                mac_row[c] += x0 * w0[c]
+# Bytes of dot products per row block: the larger the block, the better BLAS amortises the
+# packing of each tile's weights over its rows (2 MiB measured best on 1 MiB L2 per core).
+_BLOCK_BYTES = 1 << 21
+# Outputs per epilogue call, a multiple of 4 (one Philox block serves 4 outputs), so that its
+# operands and noise stay in L1.
+_OUT_CHUNK = 256
 
 
-# Blocking of the fused kernel: outputs per block, a multiple of 4 (one Philox block serves 4
-# outputs), and batch rows per block, sized so a block's dot products stay in L1.
-_OUT_BLOCK = 128
-_ROW_BLOCK = 16
+def row_block(rows, outputs, itemsize):
+    """Batch rows per block of the fused kernel: blocks of about _BLOCK_BYTES of dot products
+    (``itemsize`` bytes each), as many as a multiple of the thread count, as equal as can be."""
+    threads = numba.get_num_threads()
+    largest = max(16, _BLOCK_BYTES // (outputs * itemsize))
+    blocks = -(-rows // largest)
+    blocks = -(-blocks // threads) * threads
+    return max(1, -(-rows // blocks))
+
+
+_CONTROLLER = []
+
+
+@contextlib.contextmanager
+def blas_in_caller_thread():
+    """BLAS limited to one thread while the fused kernel runs: each numba thread calls it for
+    its own block, and a multithreaded BLAS would serialise or oversubscribe those calls."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(threadpoolctl.ThreadpoolController())
+    with _CONTROLLER[0].limit(limits=1, user_api="blas"):
+        yield
 
 _QUANTIZERS = {}
 _FUSED = {}
@@ -241,7 +240,7 @@ def fused_linear(in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt, kind):
     ``kernel(x, w_code_t, w_scale_t, code_max_x, seed, stream, batch_offset, amplitude,
     gain_constant, code_max, k_const, y)``: ``x`` (B, K) float32 or float64 checked inputs,
     ``w_code_t`` (T, n, N) weight codes (float32 when every dot product stays below 2**24,
-    else float64), ``w_scale_t`` (T, N) float64, ``y`` (B, N) float32 receives the outputs.
+    else float64), ``w_scale_t`` (T, N) float32, ``y`` (B, N) float32 receives the outputs.
     """
     key = tuple(tuple(f) for f in (in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt)) + (
         int(kind),
@@ -259,37 +258,35 @@ def _build_fused_linear(in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt, kind):
     oe, om = out_fmt
 
     def kernel(x, w_code_t, w_scale_t, code_max_x, seed, stream, batch_offset, amplitude,
-               gain_constant, code_max, k_const, y):  # fmt: skip
-        # Threads take blocks of _ROW_BLOCK batch rows: the block's input codes are made once
-        # and reused for every block of _OUT_BLOCK outputs, whose dot products (each row of
-        # weight codes loaded once per block and reused from L1 for its rows) and running
-        # accumulators stay in cache across all T tiles.
+               gain_constant, code_max, k_const, row_block, y):  # fmt: skip
+        # Threads take blocks of row_block batch rows. For each tile in turn, the block's
+        # input codes of that tile are made, one matrix product (BLAS, in this thread) gives
+        # the block's dot products, and the epilogue folds them into the running accumulators
+        # (the block's rows of y) chunk by chunk.
         nb, k = x.shape
         nt, n, ni = w_code_t.shape
-        for rb in prange(-(-nb // _ROW_BLOCK)):
-            b0 = rb * _ROW_BLOCK
-            rows = min(_ROW_BLOCK, nb - b0)
-            x_code = np.zeros((_ROW_BLOCK, nt * n), w_code_t.dtype)
-            x_scale = np.empty((_ROW_BLOCK, nt))
-            for r in range(rows):
-                for j in range(nt):
-                    lo = j * n
-                    x_scale[r, j] = _quantize_block(
-                        x[b0 + r], lo, min(lo + n, k), n, code_max_x, ie, im, se, sm,
-                        x_code[r, lo : lo + n],
+        for rb in prange(-(-nb // row_block)):
+            b0 = rb * row_block
+            rows = min(row_block, nb - b0)
+            x_code = np.empty((rows, n), w_code_t.dtype)
+            x_scale = np.empty(rows, np.float32)
+            mac = np.empty((rows, ni), w_code_t.dtype)
+            noise = np.empty(_OUT_CHUNK + 3)
+            for j in range(nt):
+                lo = j * n
+                for r in range(rows):
+                    x_scale[r] = _quantize_block(
+                        x[b0 + r], lo, min(lo + n, k), n, code_max_x, ie, im, se, sm, x_code[r]
                     )  # fmt: skip
-            mac = np.empty((_ROW_BLOCK, _OUT_BLOCK), w_code_t.dtype)
-            noise = np.empty(2 * _OUT_BLOCK + 6)
-            for i0 in range(0, ni, _OUT_BLOCK):
-                width = min(_OUT_BLOCK, ni - i0)
-                for j in range(nt):
-                    _block_dot(x_code[:, j * n : (j + 1) * n], w_code_t[j], i0, width, rows, mac)
-                    for r in range(rows):
+                np.dot(x_code, w_code_t[j], mac)
+                for r in range(rows):
+                    for i0 in range(0, ni, _OUT_CHUNK):
+                        i1 = min(i0 + _OUT_CHUNK, ni)
                         _tile_epilogue(
-                            mac[r, :width], y[b0 + r, i0 : i0 + width],
-                            w_scale_t[j, i0 : i0 + width], x_scale[r, j], j == 0, j == nt - 1,
-                            noise, seed, stream, batch_offset + b0 + r, i0, j, kind, amplitude,
-                            gain_constant, code_max, k_const, pe, pm, ae, am, oe, om,
+                            mac[r, i0:i1], y[b0 + r, i0:i1], w_scale_t[j, i0:i1], x_scale[r],
+                            j == 0, j == nt - 1, noise, seed, stream, batch_offset + b0 + r, i0,
+                            j, kind, amplitude, gain_constant, code_max, k_const, pe, pm, ae,
+                            am, oe, om,
                         )  # fmt: skip
 
     return njit(parallel=True, cache=True)(kernel)

@@ -14,6 +14,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 _NAN = np.float64(np.nan)  # 0x7FF8000000000000: converts to the canonical NaN of every format
+_NAN32 = np.float32(np.nan)  # 0x7FC00000, the canonical binary32 NaN
 
 
 @intrinsic
@@ -123,8 +124,8 @@ def round_sum(s, err, exp_bits, man_bits):
 
 
 @njit(inline="always", cache=True)
-def round_fp32_value(v, exp_bits, man_bits):
-    """:func:`round_fmt` of a float64 ``v`` that holds a binary32 value (NaN included).
+def round_fp32(v, exp_bits, man_bits):
+    """:func:`round_fmt` of a float32 ``v`` (NaN included), returned as float32.
 
     Formats with binary32's exponent range (``exp_bits == 8``) round on the 32-bit pattern
     without branches: the binary32 encoding is linear across the subnormal/normal boundary and
@@ -132,15 +133,30 @@ def round_fp32_value(v, exp_bits, man_bits):
     take :func:`round_fmt`.
     """
     if exp_bits != 8:
-        return round_fmt(v, exp_bits, man_bits)
+        return np.float32(round_fmt(np.float64(v), exp_bits, man_bits))
     if man_bits == 23:
-        return v if v == v else _NAN
+        return v if v == v else _NAN32
     shift = 23 - man_bits
-    bits = np.int64(_bits32_of(np.float32(v))) & 0xFFFFFFFF
+    bits = np.int64(_bits32_of(v)) & 0xFFFFFFFF
     mag = bits & 0x7FFFFFFF
     mag = (mag + ((1 << (shift - 1)) - 1) + ((mag >> shift) & 1)) >> shift << shift
-    out = np.float64(_float32_of(np.int32((bits & 0x80000000) | mag)))
-    return out if v == v else _NAN
+    out = _float32_of(np.int32((bits & 0x80000000) | mag))
+    return out if v == v else _NAN32
+
+
+@njit(inline="always", cache=True)
+def round_fp32_value(v, exp_bits, man_bits):
+    """:func:`round_fp32` of a float64 ``v`` that holds a binary32 value, as float64."""
+    return np.float64(round_fp32(np.float32(v), exp_bits, man_bits))
+
+
+@njit(inline="always", cache=True)
+def add_fp32(a, b, exp_bits, man_bits):
+    """:func:`add_fmt` of two float32 values, returned as float32."""
+    if exp_bits == 8 and man_bits == 23:
+        s = a + b
+        return s if s == s else _NAN32
+    return np.float32(add_fmt(np.float64(a), np.float64(b), exp_bits, man_bits))
 
 
 @njit(inline="always", cache=True)
@@ -289,27 +305,37 @@ def noise_words(seed, stream, b, i, j):
 
 
 @njit(inline="always", cache=True)
-def adc(mac, gain_constant, noise, code_max):
-    """SPEC steps 5-7 in their pinned float64 order: ``clamp(rint(mac * kA + noise), My)``."""
+def adc_value(mac, gain_constant, noise, code_max):
+    """SPEC steps 5-7 in their pinned float64 order: ``clamp(rint(mac * kA + noise), My)``,
+    the code as an integral float64 (``+ 0.0`` makes a code rounded from (-0.5, 0) the integer
+    zero, not -0.0)."""
     v = np.float64(mac) * gain_constant + noise
-    return np.int32(min(max(np.rint(v), -code_max), code_max))
+    return min(max(np.rint(v), -code_max), code_max) + 0.0
+
+
+@njit(inline="always", cache=True)
+def adc(mac, gain_constant, noise, code_max):
+    """:func:`adc_value` as an int32 code."""
+    return np.int32(adc_value(mac, gain_constant, noise, code_max))
 
 
 @njit(inline="always", cache=True)
 def accumulate(acc, partial, first, acc_exp, acc_man):
-    """SPEC step 9: the first tile's partial widens exactly, later ones add, rounded once."""
-    return partial if first else add_fmt(acc, partial, acc_exp, acc_man)
+    """SPEC step 9 on float32 values: the first tile's partial widens exactly, later ones add,
+    rounded once."""
+    return partial if first else add_fp32(acc, partial, acc_exp, acc_man)
 
 
 @njit(inline="always", cache=True)
 def rescale(adc_code, w_scale, x_scale, rescale_constant, part_exp, part_man):
-    """SPEC step 8: sy = sw*sx, t = qy*sy, u = t*K in fp32, then p = to(partial, u).
+    """SPEC step 8: sy = sw*sx, t = qy*sy, u = t*K in fp32, then p = to(partial, u), float32.
 
-    Each fp32 product is the hardware rounding of the exact float64 product (as in
-    :func:`mul_fmt`); a NaN on the way stays NaN, and the last rounding makes it the canonical
-    NaN, so the intermediate products skip that step (it would block vectorisation).
+    Every operand is a binary32 value (the scales, the rescale constant, and the code, an
+    integer below 2**15), so each product is a binary32 multiplication: IEEE-754 returns the
+    exact product rounded once, which is the SPEC's fp32 rounding of the exact product. A NaN
+    on the way stays NaN and the last rounding makes it the canonical NaN.
     """
-    sy = np.float32(w_scale * x_scale)
-    t = np.float32(np.float64(adc_code) * np.float64(sy))
-    u = np.float32(np.float64(t) * rescale_constant)
-    return round_fp32_value(np.float64(u), part_exp, part_man)
+    sy = np.float32(w_scale) * np.float32(x_scale)
+    t = np.float32(adc_code) * sy
+    u = t * np.float32(rescale_constant)
+    return round_fp32(u, part_exp, part_man)

@@ -98,20 +98,20 @@ class QuantizedWeights:
         float32 (N, K): the weights rounded to ``w_fmt``.
     scale : numpy.ndarray
         float32 (N, T): per (row, tile) scales in ``scale_fmt``.
-    padded_codes : numpy.ndarray
-        (N, T*n) float32 or float64: the codes of every tile side by side, zero-padded past K.
+    tile_codes : numpy.ndarray
+        (T, n, N) float32 or float64: tile t's codes as an (n, N) matrix, zero past K, the
+        layout that the fast path's matrix products read.
     """
 
     config: TileConfig
     values: np.ndarray
     scale: np.ndarray
-    padded_codes: np.ndarray
+    tile_codes: np.ndarray
 
     @property
     def code(self) -> np.ndarray:
         """int32 (N, T, n): the weight codes of each tile."""
-        rows, t = self.scale.shape
-        return self.padded_codes.astype(np.int32).reshape(rows, t, self.config.n)
+        return self.tile_codes.transpose(2, 0, 1).astype(np.int32)
 
     @property
     def shape(self) -> tuple:
@@ -147,7 +147,8 @@ def quantize_weights(w, cfg: TileConfig) -> QuantizedWeights:
     if arr.ndim != 2:
         raise ValueError(f"w must have shape (N, K), got {arr.shape}")
     values, scales, codes = _quantize(arr, cfg, cfg.mw, cfg.w_fmt, "w", (arr.shape[0],))
-    return QuantizedWeights(cfg, values, scales, codes)
+    tile_codes = codes.reshape(arr.shape[0], scales.shape[1], cfg.n).transpose(1, 2, 0)
+    return QuantizedWeights(cfg, values, scales, np.ascontiguousarray(tile_codes))
 
 
 def quantize_inputs(x, cfg: TileConfig):
@@ -315,8 +316,7 @@ def rescale_accumulate(adc_code, x_scale, w_scale, cfg: TileConfig, trace=False)
     acc = np.empty(q.shape, np.float32)
     y = np.empty((nb, ni), np.float32)
     _kernels.rescale_block(
-        q.astype(np.int32), sx.astype(np.float64), sw.astype(np.float64),
-        float(cfg.rescale_constant), _fmt_tuple(cfg), partial, acc, y,
+        q.astype(np.int32), sx, sw, float(cfg.rescale_constant), _fmt_tuple(cfg), partial, acc, y,
     )  # fmt: skip
     if trace:
         return y, {"partial": partial, "acc": acc}
@@ -451,11 +451,11 @@ def _fast_linear(cfg, x2, w, seed, stream, batch_offset):
     gemm = _dot_dtype(cfg)
     n_out = w.shape[0]
     if isinstance(w, QuantizedWeights):
-        w_code_t = np.ascontiguousarray(w.padded_codes.reshape(n_out, tiles, n).transpose(1, 2, 0))
-        w_scale_t = np.ascontiguousarray(w.scale.T, np.float64)
+        w_code_t = w.tile_codes
+        w_scale_t = np.ascontiguousarray(w.scale.T)
     else:
         w_code_t = np.empty((tiles, n, n_out), gemm)
-        w_scale_t = np.empty((tiles, n_out), np.float64)
+        w_scale_t = np.empty((tiles, n_out), np.float32)
         formats = (_fmt_pair(cfg.w_fmt), _fmt_pair(cfg.scale_fmt))
         _, quantize_transposed, _ = _kernels.quantizer(*formats)
         quantize_transposed(w, n, float(cfg.mw), w_scale_t, w_code_t)
@@ -464,10 +464,12 @@ def _fast_linear(cfg, x2, w, seed, stream, batch_offset):
         _fmt_pair(cfg.acc_fmt), _fmt_pair(cfg.out_fmt), cfg.noise_code,
     )  # fmt: skip
     y = np.empty((rows, n_out), np.float32)
-    kernel(
-        x2, w_code_t, w_scale_t, float(cfg.mx), np.uint64(seed), stream, batch_offset,
-        cfg.noise_amplitude, cfg.gain_constant, float(cfg.my), float(cfg.rescale_constant), y,
-    )  # fmt: skip
+    with _kernels.blas_in_caller_thread():
+        kernel(
+            x2, w_code_t, w_scale_t, float(cfg.mx), np.uint64(seed), stream, batch_offset,
+            cfg.noise_amplitude, cfg.gain_constant, float(cfg.my), float(cfg.rescale_constant),
+            _kernels.row_block(rows, n_out, w_code_t.itemsize), y,
+        )  # fmt: skip
     return y
 
 
