@@ -15,8 +15,6 @@ Usage: ``python bench/bench.py [--quick] [--json PATH] [--repeats R]``.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import glob
 import json
 import os
 import platform
@@ -28,6 +26,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+import threadpoolctl
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -62,50 +61,22 @@ def workloads(quick: bool) -> list[dict]:
     return rows
 
 
-def _openblas():
-    """numpy's bundled OpenBLAS (scipy-openblas) through ctypes, or None."""
-    libs_dir = Path(np.__file__).parent.parent / "numpy.libs"
-    for path in glob.glob(str(libs_dir / "*openblas*.so*")):
-        lib = ctypes.CDLL(path)
-        for prefix in ("scipy_openblas_", "openblas_"):
-            for suffix in ("64_", ""):
-                if hasattr(lib, f"{prefix}get_num_threads{suffix}"):
-                    return lib, prefix, suffix
-    return None
+def blas_libraries() -> list[dict]:
+    """Every BLAS loaded in this process (numpy's for the float32 product, scipy's for the
+    kernels' dot products), as threadpoolctl reports them: file, version, kernel, threads."""
+    keep = ("internal_api", "version", "architecture", "threading_layer", "num_threads")
+    return [
+        {"file": Path(lib["filepath"]).name, **{k: lib.get(k) for k in keep}}
+        for lib in threadpoolctl.threadpool_info()
+        if lib["user_api"] == "blas"
+    ]
 
 
-class BlasThreads:
-    """Read and set the BLAS thread count (numpy's OpenBLAS; no-op if not found)."""
-
-    def __init__(self):
-        self._found = _openblas()
-
-    def _fn(self, name):
-        lib, prefix, suffix = self._found
-        return getattr(lib, f"{prefix}{name}{suffix}")
-
-    def get(self):
-        return int(self._fn("get_num_threads")()) if self._found else None
-
-    def set(self, threads):
-        if self._found:
-            self._fn("set_num_threads")(int(threads))
-
-    def describe(self):
-        if not self._found:
-            return {}
-        corename = self._fn("get_corename")
-        corename.restype = ctypes.c_char_p
-        config = self._fn("get_config")
-        config.restype = ctypes.c_char_p
-        return {
-            "openblas_config": config().decode(),
-            "openblas_core": corename().decode(),
-            "openblas_threads": self.get(),
-        }
+def blas_threads() -> int:
+    return max((lib["num_threads"] for lib in blas_libraries()), default=0)
 
 
-def machine_info(blas: BlasThreads) -> dict:
+def machine_info() -> dict:
     info = {
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -129,7 +100,7 @@ def machine_info(blas: BlasThreads) -> dict:
         info["blas"] = {k: blas_dep.get(k) for k in ("name", "version")}
     except (TypeError, KeyError):
         info["blas"] = {}
-    info["blas"].update(blas.describe())
+    info["blas"]["loaded"] = blas_libraries()
     return info
 
 
@@ -148,7 +119,14 @@ def loadavg() -> list[float]:
         return [float(v) for v in f.read().split()[:3]]
 
 
+# Idle time before each measurement: after a call, OpenBLAS's worker threads spin for about
+# 0.1 s (its THREAD_TIMEOUT) and OpenMP's for a while too, competing on few cores with
+# whatever runs next; the pause lets the previous measurement's threads go to sleep.
+_SETTLE_S = 0.3
+
+
 def median_time(fn, repeats: int) -> float:
+    time.sleep(_SETTLE_S)
     fn()  # warm-up: compiles or loads kernels, faults pages in
     times = []
     for _ in range(repeats):
@@ -165,23 +143,21 @@ def operands(spec):
     return x, w
 
 
-def time_workload(spec, repeats: int, blas: BlasThreads) -> dict:
+def time_workload(spec, repeats: int) -> dict:
     cfg = TileConfig(**spec["cfg"])
     x, w = operands(spec)
     weights = w if spec.get("raw_w") else quantize_weights(w, cfg)
     threads = spec.get("threads")
-    saved = (numba.get_num_threads(), blas.get())
-    if threads:
-        numba.set_num_threads(threads)
-        blas.set(threads)
-    try:
-        t_f32 = median_time(lambda: x @ w.T, repeats)
-        t_abfp = median_time(lambda: abfp_linear(x, weights, cfg), repeats)
-        used = (numba.get_num_threads(), blas.get())
-    finally:
-        numba.set_num_threads(saved[0])
-        if saved[1]:
-            blas.set(saved[1])
+    saved = numba.get_num_threads()
+    with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
+        if threads:
+            numba.set_num_threads(threads)
+        try:
+            t_f32 = median_time(lambda: x @ w.T, repeats)
+            t_abfp = median_time(lambda: abfp_linear(x, weights, cfg), repeats)
+            used = (numba.get_num_threads(), blas_threads())
+        finally:
+            numba.set_num_threads(saved)
     row = {
         "name": spec["name"],
         "shape": [spec["b"], spec["k"], spec["n_out"]],
@@ -312,8 +288,7 @@ def main(argv=None) -> int:
         print(json.dumps(measure_memory_here(json.loads(args.memory_of))))
         return 0
     repeats = args.repeats or (3 if args.quick else 7)
-    blas = BlasThreads()
-    info = machine_info(blas)
+    info = machine_info()
     info["load_before"] = loadavg()
     print(f"BLAS: {info['blas']}")
     print(f"CPU: {info['cpu']}; load average {info['load_before']}")
@@ -321,7 +296,7 @@ def main(argv=None) -> int:
           "float32 baseline.\n")  # fmt: skip
     rows = []
     for spec in workloads(args.quick):
-        row = time_workload(spec, repeats, blas)
+        row = time_workload(spec, repeats)
         if not args.no_memory:
             row.update(measure_memory(spec))
         rows.append(row)

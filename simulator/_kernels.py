@@ -7,10 +7,12 @@ do not depend on the thread count or on how the batch is split.
 
 import contextlib
 import math
+from pathlib import Path
 
 import numba
 import numpy as np
-import scipy.linalg.cython_blas  # noqa: F401  (the BLAS that numba calls for np.dot)
+import scipy
+import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS that numba's np.dot calls)
 import threadpoolctl
 from numba import njit, prange, types
 from numba.extending import overload
@@ -160,17 +162,39 @@ def row_block(rows, outputs, itemsize):
     return max(1, -(-rows // blocks))
 
 
-_CONTROLLER = []
+_KERNEL_BLAS = []
+
+
+def _kernel_blas():
+    """threadpoolctl's controllers of the BLAS that numba's ``np.dot`` calls, the one that
+    ``scipy.linalg.cython_blas`` links: in scipy's wheels the library bundled in scipy.libs.
+    Where that cannot be told apart (scipy linked to a shared BLAS), every BLAS loaded."""
+    if not _KERNEL_BLAS:
+        blas = [
+            lib
+            for lib in threadpoolctl.ThreadpoolController().lib_controllers
+            if lib.user_api == "blas"
+        ]
+        bundled = Path(scipy.__file__).resolve().parent.parent / "scipy.libs"
+        own = [lib for lib in blas if Path(lib.filepath).resolve().is_relative_to(bundled)]
+        _KERNEL_BLAS.extend(own or blas)
+    return _KERNEL_BLAS
 
 
 @contextlib.contextmanager
 def blas_in_caller_thread():
-    """BLAS limited to one thread while the fused kernel runs: each numba thread calls it for
-    its own block, and a multithreaded BLAS would serialise or oversubscribe those calls."""
-    if not _CONTROLLER:
-        _CONTROLLER.append(threadpoolctl.ThreadpoolController())
-    with _CONTROLLER[0].limit(limits=1, user_api="blas"):
+    """The kernels' BLAS limited to one thread while the fused kernel runs: each numba thread
+    calls it for its own block, and a multithreaded BLAS would serialise or oversubscribe
+    those calls. numpy's own BLAS is left alone (changing its thread count costs more)."""
+    libs = _kernel_blas()
+    saved = [lib.num_threads for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(1)
+    try:
         yield
+    finally:
+        for lib, threads in zip(libs, saved, strict=True):
+            lib.set_num_threads(threads)
 
 _QUANTIZERS = {}
 _FUSED = {}
