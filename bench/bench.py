@@ -3,9 +3,10 @@
 For each workload, in one process: the float32 NumPy product ``x @ w.T``, ``abfp_linear``
 (weights converted once with ``quantize_weights``, as the hardware holds them; one row also
 times raw weights) and, on a tiny shape, the pure-Python reference ``tests/reference.py``.
-Each time is the median of several runs after a warm-up. The extra memory of one
-``abfp_linear`` call (beyond its inputs and output) is measured in a fresh subprocess per
-workload, two ways: tracemalloc's peak (NumPy allocations; arrays that numba allocates inside
+Each time is the median of several runs, taken in three blocks that alternate between the
+float32 product and ``abfp_linear``, each block after a pause and a warm-up. The extra memory
+of one ``abfp_linear`` call (beyond its inputs and output) is measured in a fresh subprocess
+per workload, two ways: tracemalloc's peak (NumPy allocations; arrays that numba allocates inside
 a kernel are not traced) and the growth of the peak resident set (VmHWM, reset through
 /proc/self/clear_refs, with glibc's mmap threshold fixed so freed buffers leave the process).
 
@@ -125,15 +126,26 @@ def loadavg() -> list[float]:
 _SETTLE_S = 0.3
 
 
-def median_time(fn, repeats: int) -> float:
+def timed_runs(fn, runs: int) -> list[float]:
     time.sleep(_SETTLE_S)
     fn()  # warm-up: compiles or loads kernels, faults pages in
     times = []
-    for _ in range(repeats):
+    for _ in range(runs):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return times
+
+
+def median_times(fns, repeats: int, rounds: int = 3) -> list[float]:
+    """Median time of each function over ``repeats`` runs, taken in ``rounds`` alternating
+    blocks so that a slow spell of a shared machine falls on every function alike."""
+    runs = -(-repeats // rounds)
+    times = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, t in zip(fns, times, strict=True):
+            t += timed_runs(fn, runs)
+    return [float(np.median(t)) for t in times]
 
 
 def operands(spec):
@@ -153,8 +165,9 @@ def time_workload(spec, repeats: int) -> dict:
         if threads:
             numba.set_num_threads(threads)
         try:
-            t_f32 = median_time(lambda: x @ w.T, repeats)
-            t_abfp = median_time(lambda: abfp_linear(x, weights, cfg), repeats)
+            t_f32, t_abfp = median_times(
+                [lambda: x @ w.T, lambda: abfp_linear(x, weights, cfg)], repeats
+            )
             used = (numba.get_num_threads(), blas_threads())
         finally:
             numba.set_num_threads(saved)
@@ -287,7 +300,7 @@ def main(argv=None) -> int:
     if args.memory_of:
         print(json.dumps(measure_memory_here(json.loads(args.memory_of))))
         return 0
-    repeats = args.repeats or (3 if args.quick else 7)
+    repeats = args.repeats or (3 if args.quick else 9)
     info = machine_info()
     info["load_before"] = loadavg()
     print(f"BLAS: {info['blas']}")

@@ -196,6 +196,7 @@ def blas_in_caller_thread():
         for lib, threads in zip(libs, saved, strict=True):
             lib.set_num_threads(threads)
 
+
 _QUANTIZERS = {}
 _FUSED = {}
 
@@ -266,9 +267,7 @@ def fused_linear(in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt, kind):
     ``w_code_t`` (T, n, N) weight codes (float32 when every dot product stays below 2**24,
     else float64), ``w_scale_t`` (T, N) float32, ``y`` (B, N) float32 receives the outputs.
     """
-    key = tuple(tuple(f) for f in (in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt)) + (
-        int(kind),
-    )
+    key = tuple(tuple(f) for f in (in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt)) + (int(kind),)
     if key not in _FUSED:
         _FUSED[key] = _build_fused_linear(*key)
     return _FUSED[key]

@@ -255,9 +255,7 @@ def adc_code(mac: int, noise: float, cfg) -> tuple[float, int]:
 
 def rescale_constant(cfg) -> float:
     """Step 8's ``K = to(fp32, n / (M(by) * G))``, from the exact real."""
-    return round_fraction(
-        Fraction(cfg.n) / (code_max(cfg.by) * Fraction(float(cfg.gain))), FP32
-    )
+    return round_fraction(Fraction(cfg.n) / (code_max(cfg.by) * Fraction(float(cfg.gain))), FP32)
 
 
 @dataclass
@@ -329,9 +327,7 @@ def forward(x, w, cfg, noise=None) -> ReferenceResult:
                 t = mul(round_fraction(Fraction(qy), FP32), sy, FP32)
                 u = mul(t, k_rescale, FP32)
                 p = round_value(u, cfg.partial_fmt)
-                running = (
-                    round_value(p, cfg.acc_fmt) if j == 0 else add(running, p, cfg.acc_fmt)
-                )
+                running = round_value(p, cfg.acc_fmt) if j == 0 else add(running, p, cfg.acc_fmt)
                 mac[b, i, j], analog[b, i, j], adc[b, i, j] = dot, a, qy
                 partial[b, i, j], acc[b, i, j] = p, running
             y[b, i] = round_value(running, cfg.out_fmt)

@@ -5,12 +5,15 @@ fuses them per tile (or computes small tiles' dot products inside the kernel). B
 the same output bits for every configuration, thread count and batch chunking.
 """
 
+import zlib
+
 import numba
 import numpy as np
 import pytest
+import threadpoolctl
 from numba import njit
 
-from simulator import FloatFormat, TileConfig, abfp_linear, quantize_weights
+from simulator import FloatFormat, TileConfig, _kernels, abfp_linear, quantize_weights
 from simulator._scalar import add_fmt, round_fp32_value
 from tests import reference
 
@@ -102,7 +105,7 @@ def _bits(y):
 @pytest.mark.parametrize("kind", ["normal", "overflowing-scales", "subnormal"])
 def test_fast_path_equals_trace(params, kind):
     cfg = TileConfig(**params)
-    rng = np.random.default_rng(abs(hash((_config_id(params), kind))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{_config_id(params)}/{kind}".encode()))
     n = cfg.n
     k = 3 * n + max(1, n // 3) if n > 1 else 7  # ragged last tile
     fmt_max = min(cfg.in_fmt.max_finite, cfg.w_fmt.max_finite)
@@ -141,15 +144,46 @@ def test_batch_chunks_equal_whole(n):
     np.testing.assert_array_equal(_bits(np.concatenate(parts)), _bits(whole))
 
 
-def test_large_shape_equals_trace():
-    """Enough rows and tiles that the fast path blocks over (b, i) and splits across threads."""
+@pytest.mark.parametrize("block_bytes", [None, 4096])
+def test_large_shape_equals_trace(block_bytes, monkeypatch):
+    """Several row blocks (the last one short) split across threads, and rows of outputs
+    longer than one epilogue chunk with a short last chunk; 4096 bytes per block forces the
+    smallest blocks."""
     cfg = TileConfig(n=8, gain=8.0)
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 67, 200)).astype(np.float32)
-    w = rng.standard_normal((129, 200)).astype(np.float32)
+    w = rng.standard_normal((2 * _kernels._OUT_CHUNK + 46, 200)).astype(np.float32)
+    if block_bytes:
+        monkeypatch.setattr(_kernels, "_BLOCK_BYTES", block_bytes)
+        assert _kernels.row_block(201, w.shape[0], 4) <= 16
     y, trace = abfp_linear(x, w, cfg, trace=True)
-    assert y.shape == (3, 67, 129)
+    assert y.shape == (3, 67, w.shape[0])
     np.testing.assert_array_equal(_bits(abfp_linear(x, w, cfg)), _bits(y))
+
+
+def test_kernel_blas_is_single_threaded_only_during_the_call():
+    """Each numba thread calls BLAS for its own block: the kernels' BLAS runs one thread
+    while the kernel runs, gets its thread count back afterwards, and numpy's BLAS (where it
+    is another library) is never changed."""
+    kernel_libs = _kernels._kernel_blas()
+    assert kernel_libs
+    before = [lib.num_threads for lib in kernel_libs]
+
+    def others():
+        kernel_files = {lib.filepath for lib in kernel_libs}
+        return [
+            (info["filepath"], info["num_threads"])
+            for info in threadpoolctl.threadpool_info()
+            if info["user_api"] == "blas" and info["filepath"] not in kernel_files
+        ]
+
+    others_before = others()
+    with _kernels.blas_in_caller_thread():
+        assert [lib.num_threads for lib in kernel_libs] == [1] * len(kernel_libs)
+        assert others() == others_before
+    assert [lib.num_threads for lib in kernel_libs] == before
+    abfp_linear(np.ones((4, 16)), np.ones((8, 16)), TileConfig(n=8))
+    assert [lib.num_threads for lib in kernel_libs] == before
 
 
 @njit

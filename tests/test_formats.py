@@ -117,7 +117,7 @@ def test_fp32_to_fp16_matches_numpy():
     rng = np.random.default_rng(2)
     random_patterns = random_fp32_patterns(rng, 100_000)
     # Values near fp16's range: subnormals, ties, the largest finite and the overflow edge.
-    near_range = (rng.standard_normal(100_000) * 2.0 ** rng.integers(-26, 17, 100_000))
+    near_range = rng.standard_normal(100_000) * 2.0 ** rng.integers(-26, 17, 100_000)
     halfway = (np.arange(0, 2**16, dtype=np.uint32).astype(np.uint16).view(np.float16)
                .astype(np.float32))  # fmt: skip
     with np.errstate(invalid="ignore"):
@@ -208,8 +208,8 @@ def fp32_operands(rng):
     pairs_a, pairs_b = np.meshgrid(specials, specials)
     random_a = random_fp32_patterns(rng, 50_000).view(np.float32)
     random_b = random_fp32_patterns(rng, 50_000).view(np.float32)
-    moderate_a = (rng.standard_normal(50_000) * 2.0 ** rng.integers(-70, 70, 50_000))
-    moderate_b = (rng.standard_normal(50_000) * 2.0 ** rng.integers(-70, 70, 50_000))
+    moderate_a = rng.standard_normal(50_000) * 2.0 ** rng.integers(-70, 70, 50_000)
+    moderate_b = rng.standard_normal(50_000) * 2.0 ** rng.integers(-70, 70, 50_000)
     a = np.concatenate([pairs_a.ravel(), random_a, moderate_a.astype(np.float32)])
     b = np.concatenate([pairs_b.ravel(), random_b, moderate_b.astype(np.float32)])
     return a, b
