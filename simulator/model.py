@@ -442,9 +442,10 @@ def abfp_linear(x, w, cfg: TileConfig, seed=None, stream=0, batch_offset=0, trac
 def _fast_linear(cfg, x2, w, seed, stream, batch_offset):
     """SPEC steps 1-10 without stage arrays; ``w`` is QuantizedWeights or checked (N, K) values.
 
-    One fused kernel quantizes x block by block and computes the dot products and steps 5-10
-    in cache; the only extra memory is the weight codes laid out by tile, (T, n, N), so that a
-    block of outputs reads contiguous codes (docs/performance.md).
+    One fused kernel takes blocks of rows; tile by tile it quantizes their inputs, computes
+    their dot products with a single-threaded BLAS call in its own thread and runs steps 5-10
+    in cache. Extra memory: each thread's block of dot products, and for raw weights their
+    codes laid out by tile, (T, n, N) (docs/performance.md).
     """
     rows, k = x2.shape
     n, tiles = cfg.n, cfg.tiles(k)
