@@ -9,9 +9,13 @@ The arithmetic is SPEC.md's, pinned in ``docs/arithmetic.md``. Public API:
   :func:`rescale_accumulate`: its stages, as the RTL units and the analog array split them.
 """
 
-from simulator.config import NOISE_KINDS, TileConfig
-from simulator.formats import BF16, FP16, FP32, FloatFormat
-from simulator.model import (
+from simulator._cache import drop_stale_kernels
+
+drop_stale_kernels()  # before any kernel loads from numba's cache
+
+from simulator.config import NOISE_KINDS, TileConfig  # noqa: E402
+from simulator.formats import BF16, FP16, FP32, FloatFormat  # noqa: E402
+from simulator.model import (  # noqa: E402
     QuantizedWeights,
     Trace,
     abfp_linear,
