@@ -102,6 +102,13 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _add_output_arguments(parser) -> None:
+    """Where a command writes a set, and how."""
+    parser.add_argument("--out", required=True, help="directory to create")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m golden",
@@ -125,16 +132,12 @@ def _parser() -> argparse.ArgumentParser:
                      help=f"LANES of the output unit (default {DEFAULT_LANES})")
     gen.add_argument("--p", type=int, help="P of the input unit (default: largest divisor of "
                      "n up to 16)")  # fmt: skip
-    gen.add_argument("--out", required=True, help="directory to create")
-    gen.add_argument("--force", action="store_true", help="replace an existing --out")
-    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_output_arguments(gen)
     gen.set_defaults(func=_cmd_generate)
 
     reg = sub.add_parser("regenerate", help="regenerate the set a manifest describes")
     reg.add_argument("manifest", help="manifest.json (or its directory)")
-    reg.add_argument("--out", required=True, help="directory to create")
-    reg.add_argument("--force", action="store_true", help="replace an existing --out")
-    reg.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_output_arguments(reg)
     reg.set_defaults(func=_cmd_regenerate)
 
     chk = sub.add_parser("check", help="run the Verilog vector benches on a set")

@@ -6,6 +6,7 @@ do not depend on the thread count or on how the batch is split.
 """
 
 import contextlib
+import functools
 import math
 from pathlib import Path
 
@@ -19,11 +20,11 @@ from numba.extending import overload
 
 from simulator._scalar import (
     NOISE_NONE,
-    _bits_of,
-    _float_of,
     accumulate,
     adc,
     adc_value,
+    bits_of,
+    float_of,
     noise_from_word,
     noise_words,
     rescale,
@@ -103,8 +104,8 @@ def _quantize_block(src, lo, hi, n, code_max, val_exp, val_man, scale_exp, scale
     block = src[lo:hi]
     peak_bits = 0
     for c in range(block.shape[0]):
-        peak_bits = max(peak_bits, _bits_of(abs(_round_operand(block[c], val_exp, val_man))))
-    s = round_fp32_value(_float_of(peak_bits), scale_exp, scale_man)  # peak: a binary32 value
+        peak_bits = max(peak_bits, bits_of(abs(_round_operand(block[c], val_exp, val_man))))
+    s = round_fp32_value(float_of(peak_bits), scale_exp, scale_man)  # peak: a binary32 value
     count = block.shape[0] if s != 0.0 else 0
     for c in range(count):
         v = _round_operand(block[c], val_exp, val_man)
@@ -162,23 +163,16 @@ def row_block(rows, outputs, itemsize):
     return max(1, -(-rows // blocks))
 
 
-_KERNEL_BLAS = []
-
-
+@functools.cache
 def _kernel_blas():
     """threadpoolctl's controllers of the BLAS that numba's ``np.dot`` calls, the one that
     ``scipy.linalg.cython_blas`` links: in scipy's wheels the library bundled in scipy.libs.
     Where that cannot be told apart (scipy linked to a shared BLAS), every BLAS loaded."""
-    if not _KERNEL_BLAS:
-        blas = [
-            lib
-            for lib in threadpoolctl.ThreadpoolController().lib_controllers
-            if lib.user_api == "blas"
-        ]
-        bundled = Path(scipy.__file__).resolve().parent.parent / "scipy.libs"
-        own = [lib for lib in blas if Path(lib.filepath).resolve().is_relative_to(bundled)]
-        _KERNEL_BLAS.extend(own or blas)
-    return _KERNEL_BLAS
+    controllers = threadpoolctl.ThreadpoolController().lib_controllers
+    blas = [lib for lib in controllers if lib.user_api == "blas"]
+    bundled = Path(scipy.__file__).resolve().parent.parent / "scipy.libs"
+    own = [lib for lib in blas if Path(lib.filepath).resolve().is_relative_to(bundled)]
+    return tuple(own or blas)
 
 
 @contextlib.contextmanager
@@ -263,9 +257,10 @@ def fused_linear(in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt, kind):
     noise kind as compile-time constants, a closure cached on disk like :func:`quantizer`.
 
     ``kernel(x, w_code_t, w_scale_t, code_max_x, seed, stream, batch_offset, amplitude,
-    gain_constant, code_max, k_const, y)``: ``x`` (B, K) float32 or float64 checked inputs,
-    ``w_code_t`` (T, n, N) weight codes (float32 when every dot product stays below 2**24,
-    else float64), ``w_scale_t`` (T, N) float32, ``y`` (B, N) float32 receives the outputs.
+    gain_constant, code_max, k_const, row_block, y)``: ``x`` (B, K) float32 or float64 checked
+    inputs, ``w_code_t`` (T, n, N) weight codes (float32 when every dot product stays below
+    2**24, else float64), ``w_scale_t`` (T, N) float32, ``row_block`` from :func:`row_block`,
+    ``y`` (B, N) float32 receives the outputs. Call it inside :func:`blas_in_caller_thread`.
     """
     key = tuple(tuple(f) for f in (in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt)) + (int(kind),)
     if key not in _FUSED:

@@ -9,7 +9,6 @@ holds any value of any format exactly.
 import math
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
@@ -17,52 +16,35 @@ _NAN = np.float64(np.nan)  # 0x7FF8000000000000: converts to the canonical NaN o
 _NAN32 = np.float32(np.nan)  # 0x7FC00000, the canonical binary32 NaN
 
 
-@intrinsic
-def _bits_of(typingctx, x):
-    """The IEEE binary64 bit pattern of a float64, as int64."""
-    if x != types.float64:
-        return None
+def _bitcast(name, src, dst, doc):
+    """An intrinsic that reads the bits of a ``src`` value as a ``dst`` value of equal width."""
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
+    def typer(typingctx, x):
+        if x != src:
+            return None
 
-    return types.int64(types.float64), codegen
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(dst))
 
+        return dst(src), codegen
 
-@intrinsic
-def _float_of(typingctx, x):
-    """The float64 whose bit pattern is the int64 ``x``."""
-    if x != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(types.int64), codegen
+    typer.__name__ = typer.__qualname__ = name
+    typer.__doc__ = doc
+    return intrinsic(typer)
 
 
-@intrinsic
-def _bits32_of(typingctx, x):
-    """The IEEE binary32 bit pattern of a float32, as int32."""
-    if x != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return types.int32(types.float32), codegen
-
-
-@intrinsic
-def _float32_of(typingctx, x):
-    """The float32 whose bit pattern is the int32 ``x``."""
-    if x != types.int32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return types.float32(types.int32), codegen
+bits_of = _bitcast(
+    "bits_of", types.float64, types.int64, "The IEEE binary64 bit pattern of a float64, as int64."
+)
+float_of = _bitcast(
+    "float_of", types.int64, types.float64, "The float64 whose bit pattern is the int64 ``x``."
+)
+bits32_of = _bitcast(
+    "bits32_of", types.float32, types.int32, "The IEEE binary32 bit pattern of a float32, as int32."
+)
+float32_of = _bitcast(
+    "float32_of", types.int32, types.float32, "The float32 whose bit pattern is the int32 ``x``."
+)
 
 
 _FRAC_MASK = (1 << 52) - 1
@@ -94,7 +76,7 @@ def round_sum(s, err, exp_bits, man_bits):
     """
     if s != s:
         return _NAN
-    bits = _bits_of(s)
+    bits = bits_of(s)
     mag = bits & _MAG_MASK
     exp64 = mag >> 52
     if exp64 == 2047 or mag == 0:
@@ -116,9 +98,9 @@ def round_sum(s, err, exp_bits, man_bits):
         q = (sig >> shift) + (1 if (err > 0.0) == (s > 0.0) else 0)
     # q * 2^(quantum exponent): both factors exact, so is the product
     quantum_exp = max(e, emin) - man_bits
-    out = np.float64(q) * _float_of((quantum_exp + 1023) << 52)
+    out = np.float64(q) * float_of((quantum_exp + 1023) << 52)
     max_bits = ((bias + 1023) << 52) | (((1 << man_bits) - 1) << (52 - man_bits))
-    if out > _float_of(max_bits):
+    if out > float_of(max_bits):
         out = math.inf
     return -out if bits < 0 else out
 
@@ -137,10 +119,10 @@ def round_fp32(v, exp_bits, man_bits):
     if man_bits == 23:
         return v if v == v else _NAN32
     shift = 23 - man_bits
-    bits = np.int64(_bits32_of(v)) & 0xFFFFFFFF
+    bits = np.int64(bits32_of(v)) & 0xFFFFFFFF
     mag = bits & 0x7FFFFFFF
     mag = (mag + ((1 << (shift - 1)) - 1) + ((mag >> shift) & 1)) >> shift << shift
-    out = _float32_of(np.int32((bits & 0x80000000) | mag))
+    out = float32_of(np.int32((bits & 0x80000000) | mag))
     return out if v == v else _NAN32
 
 
@@ -242,12 +224,8 @@ _B0, _B1, _B2 = -5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e
 _B3, _B4 = 6.680131188771972e01, -1.328068155288572e01
 _C0, _C1, _C2 = -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00
 _C3, _C4, _C5 = -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00
-_D0, _D1, _D2, _D3 = (
-    7.784695709041462e-03,
-    3.224671290700398e-01,
-    2.445134137142996e00,
-    (3.754408661907416e00),
-)
+_D0, _D1 = 7.784695709041462e-03, 3.224671290700398e-01
+_D2, _D3 = 2.445134137142996e00, 3.754408661907416e00
 _P_LOW = 0.02425
 
 

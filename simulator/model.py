@@ -449,13 +449,12 @@ def _fast_linear(cfg, x2, w, seed, stream, batch_offset):
     """
     rows, k = x2.shape
     n, tiles = cfg.n, cfg.tiles(k)
-    gemm = _dot_dtype(cfg)
     n_out = w.shape[0]
     if isinstance(w, QuantizedWeights):
         w_code_t = w.tile_codes
         w_scale_t = np.ascontiguousarray(w.scale.T)
     else:
-        w_code_t = np.empty((tiles, n, n_out), gemm)
+        w_code_t = np.empty((tiles, n, n_out), _dot_dtype(cfg))
         w_scale_t = np.empty((tiles, n_out), np.float32)
         formats = (_fmt_pair(cfg.w_fmt), _fmt_pair(cfg.scale_fmt))
         _, quantize_transposed, _ = _kernels.quantizer(*formats)
