@@ -33,16 +33,16 @@ module golden_tb_input_unit #(
   localparam integer TIMEOUT   = 10000;  // clocks without progress before the bench gives up
   localparam integer MAX_REPORTS = 20;   // failures printed in full
 
-  reg [N*IN_W-1:0] stimulus [0:MAX_TRANSACTIONS-1];
+  reg [N*IN_W-1:0] x_mem    [0:MAX_TRANSACTIONS-1];
   reg [EXP_W-1:0]  expected [0:MAX_TRANSACTIONS-1];
 
   reg  [1023:0] stimulus_file, expected_file;
   integer       transactions, stall_seed, stall_pct;
 
   reg                  rst_n;
-  reg                  in_valid, out_ready;
-  reg  [BEAT_BITS-1:0] data;
-  wire                 in_ready, out_valid, nonfinite;
+  reg                  x_valid, out_ready;
+  reg  [BEAT_BITS-1:0] x_data;
+  wire                 x_ready, out_valid, nonfinite;
   wire [SC_W-1:0]      scale;
   wire [CODE_BITS-1:0] codes;
 
@@ -52,9 +52,9 @@ module golden_tb_input_unit #(
   ) u_dut (
     .clk_i      (clk_i),
     .rst_ni     (rst_n),
-    .in_valid_i (in_valid),
-    .in_ready_o (in_ready),
-    .in_data_i  (data),
+    .in_valid_i (x_valid),
+    .in_ready_o (x_ready),
+    .in_data_i  (x_data),
     .out_valid_o(out_valid),
     .out_ready_i(out_ready),
     .out_scale_o(scale),
@@ -68,6 +68,8 @@ module golden_tb_input_unit #(
 
 `include "golden_tb_pacing.vh"
 `include "golden_tb_report_codes.vh"
+`include "golden_tb_x_beats.vh"
+`include "golden_tb_finish.vh"
 
   initial begin
     if (!$value$plusargs("STIMULUS=%s", stimulus_file)) $fatal(1, "missing +STIMULUS=<file>");
@@ -79,7 +81,7 @@ module golden_tb_input_unit #(
       $fatal(1, "+TRANSACTIONS=%0d is outside 1..MAX_TRANSACTIONS=%0d", transactions,
              MAX_TRANSACTIONS);
     end
-    $readmemh(stimulus_file, stimulus, 0, transactions - 1);
+    $readmemh(stimulus_file, x_mem, 0, transactions - 1);
     $readmemh(expected_file, expected, 0, transactions - 1);
     vec = 0;
     part = 0;
@@ -89,22 +91,19 @@ module golden_tb_input_unit #(
     cycle = 0;
     idle = 0;
     rst_n = 1'b0;
-    in_valid = 1'b0;
+    x_valid = 1'b0;
     out_ready = 1'b0;
-    data = {BEAT_BITS{1'b0}};
+    x_data = {BEAT_BITS{1'b0}};
   end
 
-  task finish;
+  // The sticky flag's final value, once every vector has left.
+  task check_final_nonfinite;
     begin
       if (failed == 0 && nonfinite !== expected[transactions-1][EXP_W-1]) begin
         failed = failed + 1;
         $display("FAIL vector %0d: nonfinite_o ends at %b, expected %b", transactions - 1,
                  nonfinite, expected[transactions-1][EXP_W-1]);
       end
-      $display("%0d passed, %0d failed", passed, failed);
-      if (failed != 0) $fatal(1, "golden_tb_input_unit: %0d of %0d vectors failed", failed,
-                              transactions);
-      $finish;
     end
   endtask
 
@@ -139,22 +138,12 @@ module golden_tb_input_unit #(
         end
         received = received + 1;
       end
-      if (in_valid && in_ready) begin
-        idle = 0;
-        in_valid <= 1'b0;
-        if (part == BEATS - 1) begin
-          part = 0;
-          vec = vec + 1;
-        end else begin
-          part = part + 1;
-        end
-      end
-      if ((!in_valid || in_ready) && vec < transactions && !stall(0)) begin
-        in_valid <= 1'b1;
-        data     <= stimulus[vec][part*BEAT_BITS +: BEAT_BITS];
-      end
+      send_x_beats(transactions);
       out_ready <= !stall(0);
-      if (received == transactions && vec == transactions) finish;
+      if (received == transactions && vec == transactions) begin
+        check_final_nonfinite;
+        finish;
+      end
       if (idle > TIMEOUT) begin
         $display("FAIL timeout: %0d of %0d vectors sent, %0d received", vec, transactions,
                  received);

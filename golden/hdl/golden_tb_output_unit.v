@@ -73,6 +73,7 @@ module golden_tb_output_unit #(
 
 `include "golden_tb_pacing.vh"
 `include "golden_tb_check_y.vh"
+`include "golden_tb_finish.vh"
 
   initial begin
     if (!$value$plusargs("STIMULUS=%s", stimulus_file)) $fatal(1, "missing +STIMULUS=<file>");
@@ -109,15 +110,6 @@ module golden_tb_output_unit #(
     out_ready = 1'b0;
     beat = {STIM_W{1'b0}};
   end
-
-  task finish;
-    begin
-      $display("%0d passed, %0d failed", passed, failed);
-      if (failed != 0) $fatal(1, "golden_tb_output_unit: %0d of %0d outputs failed", failed,
-                              outputs);
-      $finish;
-    end
-  endtask
 
   // One process per clock edge: samples the units' outputs as they were before the edge and
   // drives the next inputs with non-blocking assignments, like a flop; its own counters are

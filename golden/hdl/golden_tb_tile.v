@@ -116,6 +116,8 @@ module golden_tb_tile #(
 `include "golden_tb_pacing.vh"
 `include "golden_tb_check_y.vh"
 `include "golden_tb_report_codes.vh"
+`include "golden_tb_x_beats.vh"
+`include "golden_tb_finish.vh"
 
   initial begin
     if (!$value$plusargs("X=%s", x_file)) $fatal(1, "missing +X=<file>");
@@ -155,14 +157,6 @@ module golden_tb_tile #(
     b_sx = {SW_W{1'b0}};
   end
 
-  task finish;
-    begin
-      $display("%0d passed, %0d failed", passed, failed);
-      if (failed != 0) $fatal(1, "golden_tb_tile: %0d failed", failed);
-      $finish;
-    end
-  endtask
-
   // One process per clock edge: samples the units' outputs as they were before the edge and
   // drives the next inputs with non-blocking assignments, like a flop; its own counters are
   // blocking variables read only here.
@@ -199,20 +193,7 @@ module golden_tb_tile #(
         received = received + 1;
       end
       // x beats into the input unit.
-      if (x_valid && x_ready) begin
-        idle = 0;
-        x_valid <= 1'b0;
-        if (part == BEATS - 1) begin
-          part = 0;
-          vec = vec + 1;
-        end else begin
-          part = part + 1;
-        end
-      end
-      if ((!x_valid || x_ready) && vec < vectors && !stall(0)) begin
-        x_valid <= 1'b1;
-        x_data  <= x_mem[vec][part*BEAT_BITS +: BEAT_BITS];
-      end
+      send_x_beats(vectors);
       // ADC-code beats into the output unit, each once its input vector's sx is known.
       if (b_valid && b_ready) begin
         idle = 0;
