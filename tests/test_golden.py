@@ -150,6 +150,7 @@ def test_reference_passes_the_vector_bench(reference, unit, sim):
         ("output", "output_expected.hex", "output", "verilator"),
         ("input", "input_expected.hex", "vector", "icarus"),
         ("tile", "tile_expected.hex", "output", "icarus"),
+        ("tile", "tile_x_expected.hex", "vector", "icarus"),
     ],
 )
 def test_a_flipped_expected_bit_fails_exactly_that_transaction(tmp_path, unit, fname, kind, sim):

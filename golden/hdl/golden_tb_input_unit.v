@@ -25,16 +25,16 @@ module golden_tb_input_unit #(
 `include "golden_tb_clock.vh"
 
   localparam integer IN_W      = 1 + IN_EXP + IN_MAN;
-  localparam integer SC_W      = 1 + SCALE_EXP + SCALE_MAN;
+  localparam integer SW_W      = 1 + SCALE_EXP + SCALE_MAN;
   localparam integer BEATS     = N / P;
   localparam integer BEAT_BITS = P * IN_W;
   localparam integer CODE_BITS = N * DAC_BITS;
-  localparam integer EXP_W     = CODE_BITS + SC_W + 1;
+  localparam integer XQ_W      = CODE_BITS + SW_W + 1;
   localparam integer TIMEOUT   = 10000;  // clocks without progress before the bench gives up
   localparam integer MAX_REPORTS = 20;   // failures printed in full
 
   reg [N*IN_W-1:0] x_mem    [0:MAX_TRANSACTIONS-1];
-  reg [EXP_W-1:0]  expected [0:MAX_TRANSACTIONS-1];
+  reg [XQ_W-1:0]  expected [0:MAX_TRANSACTIONS-1];
 
   reg  [1023:0] stimulus_file, expected_file;
   integer       transactions, stall_seed, stall_pct;
@@ -43,7 +43,7 @@ module golden_tb_input_unit #(
   reg                  x_valid, out_ready;
   reg  [BEAT_BITS-1:0] x_data;
   wire                 x_ready, out_valid, nonfinite;
-  wire [SC_W-1:0]      scale;
+  wire [SW_W-1:0]      scale;
   wire [CODE_BITS-1:0] codes;
 
   abfp_input_unit #(
@@ -63,11 +63,12 @@ module golden_tb_input_unit #(
   );
 
   integer vec, part, received, passed, failed, cycle, idle;
-  reg     flag_now, flag_next, ok;
-  reg [EXP_W-1:0] want;
+  reg     flag_next;
+  reg [XQ_W-1:0] want;
 
 `include "golden_tb_pacing.vh"
 `include "golden_tb_report_codes.vh"
+`include "golden_tb_check_xq.vh"
 `include "golden_tb_x_beats.vh"
 `include "golden_tb_finish.vh"
 
@@ -99,10 +100,10 @@ module golden_tb_input_unit #(
   // The sticky flag's final value, once every vector has left.
   task check_final_nonfinite;
     begin
-      if (failed == 0 && nonfinite !== expected[transactions-1][EXP_W-1]) begin
+      if (failed == 0 && nonfinite !== expected[transactions-1][XQ_W-1]) begin
         failed = failed + 1;
         $display("FAIL vector %0d: nonfinite_o ends at %b, expected %b", transactions - 1,
-                 nonfinite, expected[transactions-1][EXP_W-1]);
+                 nonfinite, expected[transactions-1][XQ_W-1]);
       end
     end
   endtask
@@ -118,24 +119,8 @@ module golden_tb_input_unit #(
       if (out_valid && out_ready) begin
         idle = 0;
         want = expected[received];
-        flag_now = want[EXP_W-1];
-        flag_next = (received + 1 < transactions) ? expected[received+1][EXP_W-1] : flag_now;
-        ok = (codes === want[0 +: CODE_BITS]) && (scale === want[CODE_BITS +: SC_W]) &&
-             (nonfinite === 1'b1 || nonfinite === 1'b0) && (nonfinite >= flag_now) &&
-             (nonfinite <= flag_next);
-        if (received >= transactions) begin
-          failed = failed + 1;
-          $display("FAIL vector %0d: unexpected extra output", received);
-        end else if (ok) begin
-          passed = passed + 1;
-        end else begin
-          failed = failed + 1;
-          if (failed <= MAX_REPORTS) begin
-            $display("FAIL vector %0d: sx got %h expected %h, nonfinite_o %b expected %b..%b",
-                     received, scale, want[CODE_BITS +: SC_W], nonfinite, flag_now, flag_next);
-            report_codes(codes, want[0 +: CODE_BITS]);
-          end
-        end
+        flag_next = (received + 1 < transactions) ? expected[received+1][XQ_W-1] : want[XQ_W-1];
+        check_xq(received, transactions, codes, scale, nonfinite, want, flag_next);
         received = received + 1;
       end
       send_x_beats(transactions);

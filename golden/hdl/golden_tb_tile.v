@@ -2,7 +2,8 @@
 // x -> abfp_input_unit -> (analog array) -> abfp_output_unit -> y.
 //
 // The input unit gets the tile's x vectors (tile_x.hex, one n-element vector per line) and
-// its every output, sx and codes, is compared with tile_x_expected.hex. The analog array is the
+// its every output (sx, codes and nonfinite_o, checked as golden_tb_input_unit checks them)
+// is compared with tile_x_expected.hex. The analog array is the
 // golden model's: its ADC codes come from tile_beats.hex (one output-unit beat per line,
 // {x_index, last, first, sx, sw, qy}); each beat is sent only once the input unit has produced
 // vector x_index, and carries the sx that the input unit produced for it (not the file's).
@@ -111,11 +112,13 @@ module golden_tb_tile #(
 
   integer vec, part, produced, sent, received, passed, failed, cycle, idle;
   reg [XQ_W-1:0] want;
+  reg            flag_next;
   reg [31:0]     need;
 
 `include "golden_tb_pacing.vh"
 `include "golden_tb_check_y.vh"
 `include "golden_tb_report_codes.vh"
+`include "golden_tb_check_xq.vh"
 `include "golden_tb_x_beats.vh"
 `include "golden_tb_finish.vh"
 
@@ -169,20 +172,8 @@ module golden_tb_tile #(
       if (xq_valid && xq_ready) begin
         idle = 0;
         want = xq_mem[produced];
-        if (produced >= vectors) begin
-          failed = failed + 1;
-          $display("FAIL vector %0d: unexpected extra output of the input unit", produced);
-        end else if (xq_codes === want[0 +: CODE_BITS] && xq_scale === want[CODE_BITS +: SW_W]
-                     && nonfinite === want[XQ_W-1]) begin
-          passed = passed + 1;
-        end else begin
-          failed = failed + 1;
-          if (failed <= MAX_REPORTS) begin
-            $display("FAIL vector %0d: sx got %h expected %h, nonfinite_o %b expected %b",
-                     produced, xq_scale, want[CODE_BITS +: SW_W], nonfinite, want[XQ_W-1]);
-            report_codes(xq_codes, want[0 +: CODE_BITS]);
-          end
-        end
+        flag_next = (produced + 1 < vectors) ? xq_mem[produced+1][XQ_W-1] : want[XQ_W-1];
+        check_xq(produced, vectors, xq_codes, xq_scale, nonfinite, want, flag_next);
         sx_seen[produced] = xq_scale;
         produced = produced + 1;
       end
