@@ -35,7 +35,7 @@ def drop_stale_kernels() -> None:
         pass
     try:
         _CACHE.mkdir(exist_ok=True)
-        for cached in list(_CACHE.glob("*.nbi")) + list(_CACHE.glob("*.nbc")):
+        for cached in list(_CACHE.glob("*.nb[ic]")):
             cached.unlink(missing_ok=True)
         partial = _STAMP.with_name(f"{_STAMP.name}.{os.getpid()}.tmp")
         partial.write_text(current)
