@@ -187,43 +187,22 @@ class TileConfig:
         return cls(**data)
 
     def hdl_parameters(self, unit: str, **extra) -> dict:
-        """Verilog parameters of an RTL unit for this configuration.
+        """Verilog parameters of the registered RTL unit ``unit`` for this configuration.
 
         Parameters
         ----------
-        unit : {"input", "output"}
-            ``"input"``: ``abfp_input_unit`` (N, DAC_BITS, IN_EXP, IN_MAN, SCALE_EXP,
-            SCALE_MAN). ``"output"``: ``abfp_output_unit`` (ADC_BITS, SCALE_EXP, SCALE_MAN,
-            PART_EXP, PART_MAN, ACC_EXP, ACC_MAN, OUT_EXP, OUT_MAN).
+        unit : str
+            A key of :data:`simulator.hdl.UNITS` (``"input"``: ``abfp_input_unit``,
+            ``"output"``: ``abfp_output_unit``).
         **extra
-            Unit parameters that are not tile properties (``P`` for the input unit, ``LANES``
-            for the output unit), passed through.
+            The unit's parameters that are not tile properties (``P`` for the input unit,
+            ``LANES`` for the output unit); omitted ones take the RTL's defaults.
 
         Returns
         -------
         dict
-            Parameter name to int.
+            Parameter name to int, range-checked against what the RTL accepts.
         """
-        if unit == "input":
-            params = {
-                "N": self.n,
-                "DAC_BITS": self.bx,
-                "IN_EXP": self.in_fmt.exp_bits,
-                "IN_MAN": self.in_fmt.man_bits,
-            }
-        elif unit == "output":
-            params = {
-                "ADC_BITS": self.by,
-                "PART_EXP": self.partial_fmt.exp_bits,
-                "PART_MAN": self.partial_fmt.man_bits,
-                "ACC_EXP": self.acc_fmt.exp_bits,
-                "ACC_MAN": self.acc_fmt.man_bits,
-                "OUT_EXP": self.out_fmt.exp_bits,
-                "OUT_MAN": self.out_fmt.man_bits,
-            }
-        else:
-            raise ValueError(f"unit must be 'input' or 'output', got {unit!r}")
-        params["SCALE_EXP"] = self.scale_fmt.exp_bits
-        params["SCALE_MAN"] = self.scale_fmt.man_bits
-        params.update({k: int(v) for k, v in extra.items()})
-        return params
+        from simulator import hdl
+
+        return hdl.unit(unit).parameters(self, **extra)

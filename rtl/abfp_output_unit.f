@@ -1,0 +1,9 @@
+// Source list of abfp_output_unit (rescale, accumulate, output), leaves first.
+// Paths are relative to this file (Verilator -F); simulator.hdl reads the same list.
+fp_unpack.v
+fp_round_pack.v
+fp_int_to_float.v
+fp_mul.v
+fp_add.v
+fp_convert.v
+abfp_output_unit.v
