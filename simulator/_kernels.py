@@ -2,7 +2,8 @@
 
 Every kernel is a loop over independent elements (``prange`` over rows), each element's
 arithmetic being the scalar functions of ``_scalar``; no reduction crosses threads, so results
-do not depend on the thread count or on how the batch is split.
+do not depend on the thread count or on how the batch is split. Step numbers are those of
+docs/arithmetic.md.
 """
 
 import contextlib
@@ -18,25 +19,31 @@ import threadpoolctl
 from numba import njit, prange, types
 from numba.extending import overload
 
+from simulator import noise_kinds
 from simulator._scalar import (
-    NOISE_NONE,
     accumulate,
     adc,
     adc_value,
     bits_of,
     float_of,
-    noise_from_word,
     noise_words,
     rescale,
     round_fmt,
     round_fp32,
     round_fp32_value,
 )
+from simulator.noise_kinds import NONE as NOISE_NONE
+from simulator.noise_kinds import noise_from_word
+
+
+def noise_block(seed, stream, batch_offset, kind, amplitude, out):
+    """Noise ``e[b, i, j]`` of the registered kind with code ``kind`` for ``out`` of shape
+    (B, N, T), batch rows from ``batch_offset``; an unregistered code is a ``ValueError``."""
+    _noise_block(seed, stream, batch_offset, noise_kinds.kind(kind).code, amplitude, out)
 
 
 @njit(parallel=True, cache=True)
-def noise_block(seed, stream, batch_offset, kind, amplitude, out):
-    """Noise ``e[b, i, j]`` for ``out`` of shape (B, N, T), batch rows from ``batch_offset``."""
+def _noise_block(seed, stream, batch_offset, kind, amplitude, out):
     nb, ni, nt = out.shape
     for b in prange(nb):
         for j in range(nt):
@@ -48,7 +55,7 @@ def noise_block(seed, stream, batch_offset, kind, amplitude, out):
 
 @njit(parallel=True, cache=True)
 def adc_block(mac, noise, gain_constant, code_max, analog, out):
-    """SPEC steps 5-7 on whole (B, N, T) arrays; ``analog`` gets ``mac * kA``."""
+    """Steps 5-7 on whole (B, N, T) arrays; ``analog`` gets ``mac * kA``."""
     nb, ni, nt = mac.shape
     for b in prange(nb):
         for i in range(ni):
@@ -59,7 +66,7 @@ def adc_block(mac, noise, gain_constant, code_max, analog, out):
 
 @njit(parallel=True, cache=True)
 def rescale_block(adc_code, x_scale, w_scale, k_const, fmts, partial, acc, y):
-    """SPEC steps 8-10 on whole arrays: ``partial`` and running ``acc`` (B, N, T), ``y`` (B, N);
+    """Steps 8-10 on whole arrays: ``partial`` and running ``acc`` (B, N, T), ``y`` (B, N);
     the scales are float32 arrays.
 
     ``fmts`` = (partial exp, man, acc exp, man, out exp, man).
@@ -91,7 +98,7 @@ def _round_operand_impl(v, exp_bits, man_bits):
 
 @njit(cache=True)
 def _quantize_block(src, lo, hi, n, code_max, val_exp, val_man, scale_exp, scale_man, codes):
-    """SPEC steps 1-3 for ``src[lo:hi]`` of one row: returns its scale, writes ``codes[:n]``.
+    """Steps 1-3 for ``src[lo:hi]`` of one row: returns its scale, writes ``codes[:n]``.
 
     ``v * M`` is exact in float64 and the correctly rounded quotient cannot reach or cross a
     half-integer the exact quotient does not (docs/arithmetic.md), so ``rint`` of it is the
@@ -119,7 +126,7 @@ def _tile_epilogue(
     mac, acc, w_scale, sx, first, last, noise, seed, stream, b, i_lo, j, kind, amplitude,
     gain_constant, code_max, k_const, pe, pm, ae, am, oe, om,
 ):  # fmt: skip
-    """SPEC steps 5-10 of tile ``j`` for outputs ``i_lo ..`` of batch row ``b``, on row views.
+    """Steps 5-10 of tile ``j`` for outputs ``i_lo ..`` of batch row ``b``, on row views.
 
     ``mac`` and ``w_scale`` (tile j's weight scales) run over the same outputs as ``acc``, the
     running accumulator (float32) that the last tile replaces with the output-format result.
@@ -196,7 +203,7 @@ _FUSED = {}
 
 
 def quantizer(val_fmt, scale_fmt):
-    """SPEC steps 1-3 kernels with the value and scale formats, (exp, man) pairs, as constants.
+    """Steps 1-3 kernels with the value and scale formats, (exp, man) pairs, as constants.
 
     Constant format parameters let the compiler fold the rounding's shifts and masks and drop
     its unused branches, several times faster than run-time parameters. Each specialisation is
@@ -253,7 +260,7 @@ def _build_quantizer(val_fmt, scale_fmt):
 
 
 def fused_linear(in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt, kind):
-    """The fast path's kernel (SPEC steps 1-10 for x, 4-10 for the tile) with the formats and
+    """The fast path's kernel (steps 1-10 for x, 4-10 for the tile) with the formats and
     noise kind as compile-time constants, a closure cached on disk like :func:`quantizer`.
 
     ``kernel(x, w_code_t, w_scale_t, code_max_x, seed, stream, batch_offset, amplitude,
@@ -261,8 +268,10 @@ def fused_linear(in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt, kind):
     inputs, ``w_code_t`` (T, n, N) weight codes (float32 when every dot product stays below
     2**24, else float64), ``w_scale_t`` (T, N) float32, ``row_block`` from :func:`row_block`,
     ``y`` (B, N) float32 receives the outputs. Call it inside :func:`blas_in_caller_thread`.
+    ``kind`` is a code of :data:`simulator.noise_kinds.KINDS` (else ``ValueError``).
     """
-    key = tuple(tuple(f) for f in (in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt)) + (int(kind),)
+    code = noise_kinds.kind(kind).code
+    key = tuple(tuple(f) for f in (in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt)) + (code,)
     if key not in _FUSED:
         _FUSED[key] = _build_fused_linear(*key)
     return _FUSED[key]

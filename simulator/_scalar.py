@@ -1,9 +1,10 @@
-"""Scalar arithmetic shared by every kernel: format rounding, exact add, Philox, noise.
+"""Scalar arithmetic shared by every kernel: format rounding, exact add, Philox, the normal
+quantile (the noise transforms themselves are in ``noise_kinds``).
 
 All functions are ``@njit(inline="always")`` so that the array kernels in ``_kernels.py`` and
 ``formats.py`` compile them into their loops. Values travel as float64: every format this
 project handles (exponent bits <= 8, mantissa bits <= 23) is a subset of float64, so a float64
-holds any value of any format exactly.
+holds any value of any format exactly. Step numbers are those of docs/arithmetic.md.
 """
 
 import math
@@ -192,10 +193,6 @@ def philox4x32(c0, c1, c2, c3, k0, k1):
     return c0, c1, c2, c3
 
 
-NOISE_NONE = 0
-NOISE_UNIFORM = 1
-NOISE_GAUSSIAN = 2
-
 _LN2 = 0.6931471805599453
 _SQRT_HALF = 0.7071067811865476
 
@@ -251,23 +248,6 @@ def inverse_normal_cdf(p):
     return num / den
 
 
-_TWO_M32 = 2.0**-32
-
-
-@njit(inline="always", cache=True)
-def noise_from_word(word, kind, amplitude):
-    """Noise in ADC LSB from one 32-bit Philox word.
-
-    ``u = (word + 0.5) * 2^-32`` lies strictly inside (0, 1); uniform noise is
-    ``amplitude * (u - 0.5)`` (width ``amplitude``), gaussian noise is
-    ``amplitude * Phi^-1(u)`` (sigma ``amplitude``).
-    """
-    u = (np.float64(word) + 0.5) * _TWO_M32
-    if kind == NOISE_UNIFORM:
-        return amplitude * (u - 0.5)
-    return amplitude * inverse_normal_cdf(u)
-
-
 @njit(inline="always", cache=True)
 def noise_words(seed, stream, b, i, j):
     """The four Philox words that serve rows 4*(i//4) .. 4*(i//4)+3 at (b, j).
@@ -287,7 +267,7 @@ def noise_words(seed, stream, b, i, j):
 
 @njit(inline="always", cache=True)
 def adc_value(mac, gain_constant, noise, code_max):
-    """SPEC steps 5-7 in their pinned float64 order: ``clamp(rint(mac * kA + noise), My)``,
+    """Steps 5-7 in their pinned float64 order: ``clamp(rint(mac * kA + noise), My)``,
     the code as an integral float64 (``+ 0.0`` makes a code rounded from (-0.5, 0) the integer
     zero, not -0.0)."""
     v = np.float64(mac) * gain_constant + noise
@@ -302,18 +282,18 @@ def adc(mac, gain_constant, noise, code_max):
 
 @njit(inline="always", cache=True)
 def accumulate(acc, partial, first, acc_exp, acc_man):
-    """SPEC step 9 on float32 values: the first tile's partial widens exactly, later ones add,
+    """Step 9 on float32 values: the first tile's partial widens exactly, later ones add,
     rounded once."""
     return partial if first else add_fp32(acc, partial, acc_exp, acc_man)
 
 
 @njit(inline="always", cache=True)
 def rescale(adc_code, w_scale, x_scale, rescale_constant, part_exp, part_man):
-    """SPEC step 8: sy = sw*sx, t = qy*sy, u = t*K in fp32, then p = to(partial, u), float32.
+    """Step 8: sy = sw*sx, t = qy*sy, u = t*K in fp32, then p = to(partial, u), float32.
 
     Every operand is a binary32 value (the scales, the rescale constant, and the code, an
     integer below 2**15), so each product is a binary32 multiplication: IEEE-754 returns the
-    exact product rounded once, which is the SPEC's fp32 rounding of the exact product. A NaN
+    exact product rounded once, which is the contract's fp32 rounding of the exact product. A NaN
     on the way stays NaN and the last rounding makes it the canonical NaN.
     """
     sy = np.float32(w_scale) * np.float32(x_scale)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, fields
 from fractions import Fraction
 
 import numpy as np
 
+from simulator import noise_kinds
 from simulator.formats import BF16, FP32, FloatFormat, round_fraction
 
-__all__ = ["TileConfig", "NOISE_KINDS", "code_max"]
+__all__ = ["TileConfig", "NOISE_KINDS", "code_max", "gain_range"]
 
-NOISE_KINDS = ("none", "uniform", "gaussian")
+NOISE_KINDS = noise_kinds.names()  # the names of simulator.noise_kinds.KINDS
 _FORMAT_FIELDS = ("in_fmt", "w_fmt", "scale_fmt", "partial_fmt", "acc_fmt", "out_fmt")
 _BIT_FIELDS = ("bx", "bw", "by")
 _BITS_RANGE = (2, 16)
@@ -24,13 +26,42 @@ def code_max(bits: int) -> int:
     return (1 << (bits - 1)) - 1
 
 
+@functools.cache
+def gain_range(n: int, by: int) -> tuple[float, float]:
+    """The smallest and largest float64 gains whose ``K = to(fp32, n / (M(by) * G))`` is
+    finite and nonzero (docs/arithmetic.md step 8), exact.
+
+    The exact quotient rounds to +inf from the midpoint between fp32's largest finite value
+    and ``2**128`` upwards (the tie goes to the even ``2**128``), and to zero up to half the
+    smallest subnormal (the tie goes to the even zero); so ``G`` must exceed
+    ``n / (M(by) * (2**128 - 2**103))`` and stay below ``n * 2**150 / M(by)``. Within this
+    range ``kA`` is a normal, finite float64 too.
+    """
+    ratio = Fraction(n, code_max(by))
+    overflow_from = Fraction(FP32.max_finite) + Fraction(2) ** (FP32.bias - FP32.man_bits - 1)
+    zero_up_to = Fraction(FP32.min_subnormal) / 2
+    return _float_above(ratio / overflow_from), _float_below(ratio / zero_up_to)
+
+
+def _float_above(q: Fraction) -> float:
+    """The smallest float64 strictly greater than ``q``."""
+    f = float(q)  # correctly rounded
+    return f if Fraction(f) > q else math.nextafter(f, math.inf)
+
+
+def _float_below(q: Fraction) -> float:
+    """The largest float64 strictly less than ``q``."""
+    f = float(q)
+    return f if Fraction(f) < q else math.nextafter(f, -math.inf)
+
+
 def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 @dataclass(frozen=True)
 class TileConfig:
-    """Configuration of one ABFP analog tile (SPEC.md's configuration table).
+    """Configuration of one ABFP analog tile (docs/arithmetic.md).
 
     Parameters
     ----------
@@ -39,9 +70,11 @@ class TileConfig:
     bx, bw, by : int
         DAC (input), weight and ADC bits of the signed symmetric quantizers, 2 to 16.
     gain : float
-        Analog gain G before the ADC, finite and > 0.
-    noise : {"none", "uniform", "gaussian"}
-        Analog noise added before the ADC.
+        Analog gain G before the ADC, within :func:`gain_range` ``(n, by)`` (so that the
+        rescale constant K is a finite, nonzero fp32).
+    noise : str
+        Analog noise added before the ADC: a name of :data:`simulator.noise_kinds.KINDS`
+        (``"none"``, ``"uniform"``, ``"gaussian"``).
     noise_amplitude : float
         Width of uniform noise or sigma of gaussian noise, in ADC LSB, finite and >= 0.
     in_fmt, w_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt : FloatFormat or str
@@ -55,7 +88,7 @@ class TileConfig:
     ValueError, TypeError
         For any invalid field, naming it and its legal range. The integer dot product of a
         tile must be exact in float64 (``n * M(bx) * M(bw) < 2**53``), and the partial format
-        must widen exactly into the accumulator format (SPEC step 9).
+        must widen exactly into the accumulator format (docs/arithmetic.md step 9).
     """
 
     n: int = 128
@@ -98,6 +131,13 @@ class TileConfig:
             object.__setattr__(self, field, value)
         if self.noise not in NOISE_KINDS:
             raise ValueError(f"TileConfig.noise must be one of {NOISE_KINDS}, got {self.noise!r}")
+        low, high = gain_range(self.n, self.by)
+        if not low <= self.gain <= high:
+            raise ValueError(
+                f"TileConfig.gain must be in [{low!r}, {high!r}] for n={self.n} and "
+                f"by={self.by}, so that K = n / (M(by) * G) rounds to a finite, nonzero fp32; "
+                f"got {self.gain!r}"
+            )
         for field in _FORMAT_FIELDS:
             try:
                 fmt = FloatFormat.parse(getattr(self, field))
@@ -143,12 +183,12 @@ class TileConfig:
 
     @property
     def gain_constant(self) -> float:
-        """SPEC step 5's ``kA = (G * M(by)) / (n * M(bx) * M(bw))`` in float64, in that order."""
+        """``kA = (G * M(by)) / (n * M(bx) * M(bw))`` in float64, in that order (step 5)."""
         return (self.gain * self.my) / float(self.mac_bound)
 
     @property
     def rescale_constant(self) -> np.float32:
-        """SPEC step 8's ``K = to(fp32, n / (M(by) * G))``: the exact quotient rounded once."""
+        """``K = to(fp32, n / (M(by) * G))`` (step 8): the exact quotient rounded once."""
         exact = Fraction(self.n) / (Fraction(self.my) * Fraction(self.gain))
         return np.float32(round_fraction(exact, FP32))
 
@@ -159,7 +199,8 @@ class TileConfig:
 
     @property
     def noise_code(self) -> int:
-        return NOISE_KINDS.index(self.noise)
+        """The kernels' code of :attr:`noise` (:data:`simulator.noise_kinds.KINDS`)."""
+        return noise_kinds.kind(self.noise).code
 
     def code_max(self, bits: int) -> int:
         """``M(bits) = 2**(bits-1) - 1``."""

@@ -1,13 +1,16 @@
-"""The public forward pass of an ABFP tile (SPEC.md steps 1-10) and its stages."""
+"""The public forward pass of an ABFP tile (docs/arithmetic.md steps 1-10) and its stages."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from simulator import _kernels
-from simulator.config import TileConfig
+from simulator.config import TileConfig, _is_int
+from simulator.formats import round_to
 
 __all__ = [
     "QuantizedWeights",
@@ -86,9 +89,69 @@ def _dot_dtype(cfg):
     return np.float32 if cfg.mac_bound < 1 << 24 else np.float64
 
 
+def _free_memory():
+    """Free physical memory in bytes (cheap to ask), or None where the system does not say."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _available_memory():
+    """Bytes that a new allocation can take: /proc/meminfo's MemAvailable (which counts
+    reclaimable caches too), else the free physical memory, else None."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return _free_memory()
+
+
+def _require_memory(needed, what):
+    """Refuse, before allocating, a computation whose arrays need more than the memory
+    available (``needed`` bytes, an estimate of its largest arrays)."""
+    free = _free_memory()
+    if free is not None and needed <= free:
+        return
+    available = _available_memory()
+    if available is not None and needed > available:
+        raise MemoryError(
+            f"{what} needs about {needed / 2**30:.4g} GiB but {available / 2**30:.4g} GiB "
+            "of memory is available; split the batch or the output rows"
+        )
+
+
+def _outside(arr, limit):
+    """Mask of the elements of the integer array ``arr`` outside [-limit, limit], compared in
+    ``arr``'s own dtype with bounds clipped to it (``abs`` or a cast to int64 would wrap at
+    the dtype's extremes)."""
+    info = np.iinfo(arr.dtype)
+    mask = arr > arr.dtype.type(min(limit, info.max))
+    if info.min < -limit:
+        mask |= arr < arr.dtype.type(-limit)
+    return mask
+
+
+def _check_code_range(arr, name, limit):
+    """Refuse a code outside [-limit, limit], naming its first index."""
+    bad = _outside(arr, limit)
+    if bad.any():
+        idx = tuple(int(v) for v in np.argwhere(bad)[0])
+        raise ValueError(f"{name}{list(idx)} = {arr[idx]} is outside [-{limit}, {limit}]")
+
+
+def _read_only(arr):
+    view = arr.view()
+    view.flags.writeable = False
+    return view
+
+
 @dataclass(frozen=True)
 class QuantizedWeights:
-    """Weights converted offline (SPEC steps 1-3 for w), reusable across calls.
+    """Weights converted offline (steps 1-3 for w), reusable across calls.
 
     Attributes
     ----------
@@ -108,6 +171,60 @@ class QuantizedWeights:
     scale: np.ndarray
     tile_codes: np.ndarray
 
+    def __post_init__(self):
+        """Refuse fields that :func:`quantize_weights` could not have produced for ``config``
+        (shapes, dtypes, codes, scales and values of their formats), naming the field; the
+        arrays are kept as read-only views."""
+        cfg = self.config
+        if not isinstance(cfg, TileConfig):
+            raise TypeError(f"QuantizedWeights.config must be a TileConfig, got {cfg!r}")
+        for name, dtypes, ndim in (
+            ("values", (np.float32,), 2),
+            ("scale", (np.float32,), 2),
+            ("tile_codes", (np.float32, np.float64), 3),
+        ):
+            arr = getattr(self, name)
+            if not isinstance(arr, np.ndarray) or arr.dtype not in dtypes or arr.ndim != ndim:
+                got = f"{arr.dtype} {arr.shape}" if isinstance(arr, np.ndarray) else repr(arr)
+                kinds = " or ".join(np.dtype(d).name for d in dtypes)
+                raise TypeError(
+                    f"QuantizedWeights.{name} must be a {ndim}-D numpy array of {kinds}, got {got}"
+                )
+            object.__setattr__(self, name, _read_only(np.ascontiguousarray(arr)))
+        n_out, k = self.values.shape
+        if k == 0:
+            raise ValueError("QuantizedWeights.values has an empty last dimension (K = 0)")
+        tiles = cfg.tiles(k)
+        for name, shape in (("scale", (n_out, tiles)), ("tile_codes", (tiles, cfg.n, n_out))):
+            if getattr(self, name).shape != shape:
+                raise ValueError(
+                    f"QuantizedWeights.{name} has shape {getattr(self, name).shape}; values "
+                    f"{self.values.shape} with n = {cfg.n} need {shape}"
+                )
+        self._check_values("values", cfg.w_fmt, np.isfinite(self.values), "finite")
+        scale = self.scale
+        self._check_values("scale", cfg.scale_fmt, (scale >= 0) & ~np.signbit(scale), ">= +0")
+        codes = self.tile_codes
+        bad = ~(np.abs(codes) <= cfg.mw) | (codes != np.rint(codes))
+        last_k = k - (tiles - 1) * cfg.n  # elements of the last tile; codes past them pad
+        bad[tiles - 1, last_k:] |= codes[tiles - 1, last_k:] != 0
+        if bad.any():
+            j, c, i = (int(v) for v in np.argwhere(bad)[0])
+            raise ValueError(
+                f"QuantizedWeights.tile_codes[{j}, {c}, {i}] = {codes[j, c, i]} is not an "
+                f"integer code in [-{cfg.mw}, {cfg.mw}] (zero past K = {k})"
+            )
+
+    def _check_values(self, name, fmt, legal, rule):
+        arr = getattr(self, name)
+        bad = ~legal | (round_to(arr, fmt).view(np.uint32) != arr.view(np.uint32))
+        if bad.any():
+            idx = [int(v) for v in np.argwhere(bad)[0]]
+            raise ValueError(
+                f"QuantizedWeights.{name}{idx} = {arr[tuple(idx)]!r} is not a {rule} value "
+                f"of {fmt.name}"
+            )
+
     @property
     def code(self) -> np.ndarray:
         """int32 (N, T, n): the weight codes of each tile."""
@@ -119,6 +236,8 @@ class QuantizedWeights:
         return self.values.shape
 
     def compatible_with(self, cfg: TileConfig) -> bool:
+        """Whether ``cfg`` quantizes weights as :attr:`config` does (same n, bw, w_fmt and
+        scale_fmt), so that these weights give exactly the raw weights' results under it."""
         c = self.config
         return (c.n, c.bw, c.w_fmt, c.scale_fmt) == (cfg.n, cfg.bw, cfg.w_fmt, cfg.scale_fmt)
 
@@ -146,13 +265,14 @@ def quantize_weights(w, cfg: TileConfig) -> QuantizedWeights:
     arr = _real_matrix(w, "w", 2)
     if arr.ndim != 2:
         raise ValueError(f"w must have shape (N, K), got {arr.shape}")
+    _require_memory(2 * _quantized_bytes(arr.shape, cfg), "quantize_weights")
     values, scales, codes = _quantize(arr, cfg, cfg.mw, cfg.w_fmt, "w", (arr.shape[0],))
     tile_codes = codes.reshape(arr.shape[0], scales.shape[1], cfg.n).transpose(1, 2, 0)
     return QuantizedWeights(cfg, values, scales, np.ascontiguousarray(tile_codes))
 
 
 def quantize_inputs(x, cfg: TileConfig):
-    """The input unit's job (SPEC steps 1-3 for x): values, block scales and DAC codes.
+    """The input unit's job (steps 1-3 for x): values, block scales and DAC codes.
 
     Parameters
     ----------
@@ -171,8 +291,16 @@ def quantize_inputs(x, cfg: TileConfig):
     arr = _real_matrix(x, "x", 2)
     if arr.ndim != 2:
         raise ValueError(f"x must have shape (B, K), got {arr.shape}")
+    _require_memory(_quantized_bytes(arr.shape, cfg), "quantize_inputs")
     _, scales, codes = _quantize(arr, cfg, cfg.mx, cfg.in_fmt, "x", (arr.shape[0],))
-    return codes.astype(np.int32).reshape(arr.shape[0], -1, cfg.n), scales
+    return codes.astype(np.int32).reshape(scales.shape + (cfg.n,)), scales
+
+
+def _quantized_bytes(shape, cfg):
+    """Bytes of :func:`_quantize`'s results for ``shape`` (rows, K), codes also as int32."""
+    rows, k = shape
+    tiles = cfg.tiles(k)
+    return rows * (4 * k + 4 * tiles + tiles * cfg.n * (np.dtype(_dot_dtype(cfg)).itemsize + 4))
 
 
 def _check_seed_stream(cfg, seed, stream, batch_offset, rows):
@@ -192,7 +320,7 @@ def _check_seed_stream(cfg, seed, stream, batch_offset, rows):
 
 
 def noise(shape, cfg: TileConfig, seed=None, stream=0, batch_offset=0) -> np.ndarray:
-    """Analog noise ``e[b, i, j]`` in ADC LSB (SPEC step 6), a pure function of its indices.
+    """Analog noise ``e[b, i, j]`` in ADC LSB (step 6), a pure function of its indices.
 
     Parameters
     ----------
@@ -213,15 +341,21 @@ def noise(shape, cfg: TileConfig, seed=None, stream=0, batch_offset=0) -> np.nda
         float64 (B, N, T); zeros when ``cfg.noise == "none"``.
     """
     cfg = _check_config(cfg)
-    shape = tuple(int(s) for s in shape)
-    if len(shape) != 3 or min(shape) < 0:
-        raise ValueError(f"shape must be (B, N, T) of non-negative ints, got {shape}")
+    entries = tuple(shape) if isinstance(shape, (tuple, list)) else None
+    if (
+        entries is None
+        or len(entries) != 3
+        or not all(_is_int(s) for s in entries)
+        or min(entries) < 0
+    ):
+        raise ValueError(f"shape must be (B, N, T) of non-negative ints, got {shape!r}")
+    shape = tuple(int(s) for s in entries)
     seed, stream, batch_offset = _check_seed_stream(cfg, seed, stream, batch_offset, shape[0])
-    out = np.zeros(shape, np.float64)
-    if cfg.noise != "none":
-        _kernels.noise_block(
-            np.uint64(seed), stream, batch_offset, cfg.noise_code, cfg.noise_amplitude, out
-        )
+    _require_memory(8 * int(np.prod(shape)), f"noise of shape {shape}")
+    out = np.empty(shape, np.float64)
+    _kernels.noise_block(
+        np.uint64(seed), stream, batch_offset, cfg.noise_code, cfg.noise_amplitude, out
+    )
     return out
 
 
@@ -229,16 +363,14 @@ def _check_codes(code, name, bits_max, n):
     arr = np.asarray(code)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
-    if arr.ndim != 3 or arr.shape[2] != n:
-        raise ValueError(f"{name} must have shape (rows, T, n={n}), got {arr.shape}")
-    if arr.size and np.abs(arr.astype(np.int64)).max() > bits_max:
-        idx = tuple(int(v) for v in np.argwhere(np.abs(arr.astype(np.int64)) > bits_max)[0])
-        raise ValueError(f"{name}{list(idx)} = {arr[idx]} is outside [-{bits_max}, {bits_max}]")
+    if arr.ndim != 3 or arr.shape[2] != n or arr.shape[1] == 0:
+        raise ValueError(f"{name} must have shape (rows, T >= 1, n={n}), got {arr.shape}")
+    _check_code_range(arr, name, bits_max)
     return arr.astype(np.int64)
 
 
 def adc_codes(x_code, w_code, cfg: TileConfig, seed=None, stream=0, batch_offset=0, trace=False):
-    """The analog array (SPEC steps 4-7): integer MAC, gain, noise and ADC.
+    """The analog array (steps 4-7): integer MAC, gain, noise and ADC.
 
     Parameters
     ----------
@@ -264,6 +396,8 @@ def adc_codes(x_code, w_code, cfg: TileConfig, seed=None, stream=0, batch_offset
     wc = _check_codes(w_code, "w_code", cfg.mw, cfg.n)
     if xc.shape[1] != wc.shape[1]:
         raise ValueError(f"x_code has {xc.shape[1]} tiles but w_code has {wc.shape[1]}")
+    shape = (xc.shape[0], wc.shape[0], xc.shape[1])
+    _require_memory(_ANALOG_BYTES * int(np.prod(shape)), f"adc_codes of shape {shape}")
     mac = np.einsum("btk,itk->bit", xc, wc)
     e = noise(mac.shape, cfg, seed, stream, batch_offset)
     analog = np.empty(mac.shape, np.float64)
@@ -280,7 +414,7 @@ def _fmt_tuple(cfg):
 
 
 def rescale_accumulate(adc_code, x_scale, w_scale, cfg: TileConfig, trace=False):
-    """The output unit's job (SPEC steps 8-10): rescale, accumulate over tiles, output.
+    """The output unit's job (steps 8-10): rescale, accumulate over tiles, output.
 
     Parameters
     ----------
@@ -301,10 +435,11 @@ def rescale_accumulate(adc_code, x_scale, w_scale, cfg: TileConfig, trace=False)
     """
     cfg = _check_config(cfg)
     q = np.asarray(adc_code)
-    if q.dtype.kind not in "iu" or q.ndim != 3:
-        raise ValueError(f"adc_code must be an integer array (B, N, T), got {q.dtype} {q.shape}")
-    if q.size and np.abs(q.astype(np.int64)).max() > cfg.my:
-        raise ValueError(f"adc_code holds codes outside [-{cfg.my}, {cfg.my}]")
+    if q.dtype.kind not in "iu" or q.ndim != 3 or q.shape[2] == 0:
+        raise ValueError(
+            f"adc_code must be an integer array (B, N, T >= 1), got {q.dtype} {q.shape}"
+        )
+    _check_code_range(q, "adc_code", cfg.my)
     nb, ni, nt = q.shape
     sx = np.asarray(x_scale, np.float32)
     sw = np.asarray(w_scale, np.float32)
@@ -325,7 +460,7 @@ def rescale_accumulate(adc_code, x_scale, w_scale, cfg: TileConfig, trace=False)
 
 @dataclass(frozen=True)
 class Trace:
-    """Every stage of one forward pass (SPEC steps 1-10).
+    """Every stage of one forward pass (steps 1-10).
 
     B is the flattened batch, N the output rows, K the inner dimension, T = ceil(K/n).
 
@@ -405,6 +540,9 @@ def abfp_linear(x, w, cfg: TileConfig, seed=None, stream=0, batch_offset=0, trac
     ValueError, TypeError
         Wrong shapes or dtypes, NaN or inf in x or w (naming tensor and first index),
         weights quantized for another configuration. Nothing is computed.
+    MemoryError
+        When the arrays the call needs (the stages with ``trace=True``) exceed the memory
+        available, stating both figures; nothing is allocated.
     """
     cfg = _check_config(cfg)
     xarr = _real_matrix(x, "x", 1)
@@ -426,7 +564,9 @@ def abfp_linear(x, w, cfg: TileConfig, seed=None, stream=0, batch_offset=0, trac
     rows = int(np.prod(batch_shape))
     seed, stream, batch_offset = _check_seed_stream(cfg, seed, stream, batch_offset, rows)
     x2 = np.ascontiguousarray(xarr.reshape(rows, k))
+    n_out = (qw if qw is not None else warr).shape[0]
     if trace:
+        _require_memory(_trace_bytes(cfg, rows, n_out, k), "abfp_linear(trace=True)")
         xv, xs, xc = _quantize(x2, cfg, cfg.mx, cfg.in_fmt, "x", batch_shape)
         if qw is None:
             qw = quantize_weights(warr, cfg)
@@ -440,7 +580,7 @@ def abfp_linear(x, w, cfg: TileConfig, seed=None, stream=0, batch_offset=0, trac
 
 
 def _fast_linear(cfg, x2, w, seed, stream, batch_offset):
-    """SPEC steps 1-10 without stage arrays; ``w`` is QuantizedWeights or checked (N, K) values.
+    """Steps 1-10 without stage arrays; ``w`` is QuantizedWeights or checked (N, K) values.
 
     One fused kernel takes blocks of rows; tile by tile it quantizes their inputs, computes
     their dot products with a single-threaded BLAS call in its own thread and runs steps 5-10
@@ -450,8 +590,19 @@ def _fast_linear(cfg, x2, w, seed, stream, batch_offset):
     rows, k = x2.shape
     n, tiles = cfg.n, cfg.tiles(k)
     n_out = w.shape[0]
-    if isinstance(w, QuantizedWeights):
-        w_code_t = w.tile_codes
+    dot_dtype = np.dtype(_dot_dtype(cfg))
+    if rows == 0 or n_out == 0:
+        return np.empty((rows, n_out), np.float32)
+    quantized = isinstance(w, QuantizedWeights)
+    # weights quantized under a configuration with float32 dot products may need float64 ones
+    convert = quantized and w.tile_codes.dtype.itemsize < dot_dtype.itemsize
+    itemsize = max(dot_dtype.itemsize, w.tile_codes.itemsize if quantized else 0)
+    block = _kernels.row_block(rows, n_out, itemsize)
+    weight_bytes = tiles * n_out * (4 + n * itemsize) if convert or not quantized else 0
+    block_bytes = min(rows, block * numba.get_num_threads()) * (n + n_out) * itemsize
+    _require_memory(weight_bytes + block_bytes + 4 * rows * n_out, "abfp_linear")
+    if quantized:
+        w_code_t = w.tile_codes.astype(np.float64) if convert else w.tile_codes
         w_scale_t = np.ascontiguousarray(w.scale.T)
     else:
         w_code_t = np.empty((tiles, n, n_out), _dot_dtype(cfg))
@@ -468,21 +619,36 @@ def _fast_linear(cfg, x2, w, seed, stream, batch_offset):
         kernel(
             x2, w_code_t, w_scale_t, float(cfg.mx), np.uint64(seed), stream, batch_offset,
             cfg.noise_amplitude, cfg.gain_constant, float(cfg.my), float(cfg.rescale_constant),
-            _kernels.row_block(rows, n_out, w_code_t.itemsize), y,
+            block, y,
         )  # fmt: skip
     return y
 
 
+# Bytes per (b, i, j): adc_codes' mac, analog and noise (8 each) and adc_code (4); then
+# rescale_accumulate's int32 copy of the codes, partial and acc (4 each).
+_ANALOG_BYTES = 28
+_DIGITAL_BYTES = 12
+
+
+def _trace_bytes(cfg, rows, n_out, k):
+    """Bytes that a traced pass allocates: its (B, N, T) stages, and the codes of x and w in
+    the dot product type, as int32 and as int64, plus the (B, N) outputs."""
+    tiles = cfg.tiles(k)
+    codes = (rows + n_out) * tiles * cfg.n * (np.dtype(_dot_dtype(cfg)).itemsize + 4 + 8)
+    stages = (_ANALOG_BYTES + _DIGITAL_BYTES) * rows * n_out * tiles
+    return stages + codes + 4 * rows * n_out
+
+
 def _traced(cfg, xv, xs, xc, qw, seed, stream, batch_offset, batch_shape):
-    rows = xv.shape[0]
-    x_code = xc.astype(np.int32).reshape(rows, -1, cfg.n)
+    x_code = xc.astype(np.int32).reshape(xs.shape + (cfg.n,))
+    w_code = qw.code
     adc, analog_stages = adc_codes(
-        x_code, qw.code, cfg, seed=seed, stream=stream, batch_offset=batch_offset, trace=True
+        x_code, w_code, cfg, seed=seed, stream=stream, batch_offset=batch_offset, trace=True
     )
     y, digital = rescale_accumulate(adc, xs, qw.scale, cfg, trace=True)
     n_out = qw.shape[0]
     stages = Trace(
-        x_fmt=xv, w_fmt=qw.values, x_scale=xs, w_scale=qw.scale, x_code=x_code, w_code=qw.code,
+        x_fmt=xv, w_fmt=qw.values, x_scale=xs, w_scale=qw.scale, x_code=x_code, w_code=w_code,
         adc_code=adc, y=y, **analog_stages, **digital,
     )  # fmt: skip
     return y.reshape(batch_shape + (n_out,)), stages

@@ -1,4 +1,4 @@
-"""Slow, independent reference of SPEC.md in Python integers and ``fractions.Fraction``.
+"""Slow, independent reference of docs/arithmetic.md in Python integers and ``fractions.Fraction``.
 
 It shares no arithmetic with ``simulator``: a configuration object is read only as a plain
 container of field values. Every value of a format is held as a Python float (float64 holds
@@ -198,7 +198,7 @@ def add(a: float, b: float, fmt) -> float:
 
 
 def quantize_code(value: float, scale: float, bits: int) -> int:
-    """SPEC step 3: ``clamp(rne(value * M(bits) / scale), M(bits))``, exact.
+    """docs/arithmetic.md step 3: ``clamp(rne(value * M(bits) / scale), M(bits))``, exact.
 
     A zero scale gives code 0; so does an infinite scale (the real quotient of a finite
     value by it is zero).
@@ -210,12 +210,15 @@ def quantize_code(value: float, scale: float, bits: int) -> int:
 
 
 def block_scale(block, fmt) -> float:
-    """SPEC step 2: ``to(fmt, max |v|)`` over one block of values."""
+    """docs/arithmetic.md step 2: ``to(fmt, max |v|)`` over one block of values."""
     return round_value(max(abs(v) for v in block), fmt)
 
 
 def quantize_rows(rows, tile: int, bits: int, value_fmt, scale_fmt):
-    """SPEC steps 1-3 for a list of rows: rounded values, scales (R, T), codes (R, T, tile)."""
+    """docs/arithmetic.md steps 1-3 for a list of rows.
+
+    Returns rounded values, scales (R, T) and codes (R, T, tile).
+    """
     length = len(rows[0])
     tiles = -(-length // tile)
     rounded = [[round_value(v, value_fmt) for v in row] for row in rows]
@@ -283,7 +286,7 @@ class ReferenceResult:
 
 
 def forward(x, w, cfg, noise=None) -> ReferenceResult:
-    """SPEC steps 1-10 for ``x`` (B, K) and ``w`` (N, K).
+    """docs/arithmetic.md steps 1-10 for ``x`` (B, K) and ``w`` (N, K).
 
     Parameters
     ----------

@@ -37,6 +37,7 @@ def workload():
     return x, w
 
 
+@pytest.mark.slow
 def test_thread_count_does_not_change_bits(tmp_path):
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     results = []

@@ -1,6 +1,8 @@
 """Bad input is refused with an error that names what is wrong and where."""
 
+import math
 import re
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -10,10 +12,13 @@ from simulator import (
     TileConfig,
     abfp_linear,
     adc_codes,
+    noise,
     quantize_inputs,
     quantize_weights,
     rescale_accumulate,
 )
+from simulator.config import gain_range
+from tests import reference
 
 CFG = TileConfig(n=4)
 
@@ -181,3 +186,107 @@ def test_stage_functions_refuse_out_of_range_codes():
         rescale_accumulate(adc + CFG.my + 1, x_scale, qw.scale, CFG)
     with pytest.raises(ValueError, match="scale"):
         rescale_accumulate(adc, x_scale[:, :1], qw.scale, CFG)
+
+
+def _reference_k(n, by, gain):
+    """K = to(fp32, n / (M(by) * G)) by the independent reference."""
+    return reference.round_fraction(
+        Fraction(n) / (reference.code_max(by) * Fraction(gain)), reference.FP32
+    )
+
+
+def _first_gain(n, by, works, lo_bits, hi_bits):
+    """Bisect the float64 patterns in [lo_bits, hi_bits] for the first one whose gain
+    ``works`` (monotone: False then True)."""
+    while lo_bits < hi_bits:
+        mid = (lo_bits + hi_bits) // 2
+        if works(float(np.uint64(mid).view(np.float64))):
+            hi_bits = mid
+        else:
+            lo_bits = mid + 1
+    return float(np.uint64(lo_bits).view(np.float64))
+
+
+def _pattern(value):
+    return int(np.float64(value).view(np.uint64))
+
+
+@pytest.mark.parametrize("n, by", [(1, 2), (128, 8), (7, 11), (2**24, 16)])
+def test_gain_range_is_exactly_where_the_rescale_constant_is_finite_and_nonzero(n, by):
+    """The smallest accepted gain is the first float64 whose K (rounded by the reference) is
+    finite, the largest the last whose K is nonzero; the next float64 outside is refused,
+    naming gain and both bounds. Found by bisection over float64 patterns."""
+    smallest = _first_gain(n, by, lambda g: math.isfinite(_reference_k(n, by, g)), 1, _pattern(1.0))
+    past_largest = _first_gain(
+        n, by, lambda g: _reference_k(n, by, g) == 0.0, _pattern(1.0), _pattern(np.finfo(float).max)
+    )
+    largest = math.nextafter(past_largest, 0.0)
+    assert gain_range(n, by) == (smallest, largest)
+    for gain in (smallest, largest):
+        cfg = TileConfig(n=n, by=by, gain=gain)
+        assert 0.0 < cfg.rescale_constant < np.inf and 0.0 < cfg.gain_constant < np.inf
+    for gain in (math.nextafter(smallest, 0.0), past_largest):
+        bounds = re.escape(f"[{smallest!r}, {largest!r}]")
+        with pytest.raises(ValueError, match=rf"TileConfig\.gain must be in {bounds}"):
+            TileConfig(n=n, by=by, gain=gain)
+
+
+def test_smallest_gain_gives_finite_outputs():
+    low, _ = gain_range(4, 8)
+    y = abfp_linear(*operands(), TileConfig(n=4, gain=low, noise="none"))
+    assert np.isfinite(y).all()
+
+
+CODE_EXTREMES = [
+    (np.int64, np.iinfo(np.int64).min),
+    (np.int64, np.iinfo(np.int64).max),
+    (np.uint64, np.iinfo(np.uint64).max),
+    (np.uint64, 2**63),
+    (np.int32, np.iinfo(np.int32).min),
+    (np.uint32, np.iinfo(np.uint32).max),
+    (np.int8, -128),
+    (np.uint16, 65535),
+    (np.int16, -32768),
+]
+
+
+@pytest.mark.parametrize("dtype, value", CODE_EXTREMES, ids=lambda v: repr(v))
+def test_codes_at_integer_extremes_are_refused(dtype, value):
+    """Every code beyond [-127, 127] (8-bit DAC, weights and ADC) is refused whatever its
+    dtype, including where abs() or a cast to int64 wraps."""
+    cfg = TileConfig(n=4, bx=8, bw=8, by=8)
+    good = np.zeros((2, 1, 4), dtype)
+    bad = good.copy()
+    bad[1, 0, 2] = value
+    with pytest.raises(ValueError, match=re.escape(f"x_code[1, 0, 2] = {value} is outside")):
+        adc_codes(bad, good, cfg)
+    with pytest.raises(ValueError, match=re.escape(f"w_code[1, 0, 2] = {value} is outside")):
+        adc_codes(good, bad, cfg)
+    adc = bad.reshape(2, 4, 1)
+    with pytest.raises(ValueError, match=re.escape(f"adc_code[1, 2, 0] = {value} is outside")):
+        rescale_accumulate(adc, np.ones((2, 1)), np.ones((4, 1)), cfg)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int64, np.uint64])
+def test_codes_at_the_limits_pass_in_every_dtype(dtype):
+    cfg = TileConfig(n=2, bx=8, bw=8, by=8)
+    low = 0 if np.iinfo(dtype).min == 0 else -127
+    codes = np.array([[[127, low]]], dtype)
+    mac = adc_codes(codes, codes, cfg, trace=True)[1]["mac"]
+    assert mac.tolist() == [[[127 * 127 + low * low]]]
+    rescale_accumulate(np.array([[[127], [low]]], dtype), np.ones((1, 1)), np.ones((2, 1)), cfg)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(2.7, 3, 1), (2, 3.0, 1), (True, 3, 1), (2, 3, np.float64(1)), (2, 3), 5, "abc"],
+    ids=repr,
+)
+def test_noise_shape_must_be_three_non_negative_ints(shape):
+    with pytest.raises(ValueError, match="shape"):
+        noise(shape, CFG)
+
+
+def test_noise_shape_accepts_numpy_ints():
+    shape = (np.int64(2), np.uint8(3), 1)
+    assert noise(shape, CFG).shape == (2, 3, 1)

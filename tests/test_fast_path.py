@@ -1,8 +1,8 @@
 """The fast path of ``abfp_linear`` equals its traced path bit for bit.
 
-The traced path runs SPEC steps 4-10 stage by stage on whole (B, N, T) arrays; the fast path
-fuses them per tile (or computes small tiles' dot products inside the kernel). Both must give
-the same output bits for every configuration, thread count and batch chunking.
+The traced path runs docs/arithmetic.md steps 4-10 stage by stage on whole (B, N, T) arrays;
+the fast path fuses them per tile (or computes small tiles' dot products inside the kernel).
+Both must give the same output bits for every configuration, thread count and batch chunking.
 """
 
 import zlib
@@ -101,6 +101,7 @@ def _bits(y):
     return np.asarray(y, np.float32).view(np.uint32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("params", CONFIGS, ids=_config_id)
 @pytest.mark.parametrize("kind", ["normal", "overflowing-scales", "subnormal"])
 def test_fast_path_equals_trace(params, kind):

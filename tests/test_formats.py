@@ -147,6 +147,7 @@ def random_float64(rng, count, low_exponent, high_exponent):
     return rng.standard_normal(count) * 2.0**exponents
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fields", ODD_FORMATS, ids=str)
 def test_round_to_matches_fraction_reference(fields):
     fmt = FloatFormat(*fields)

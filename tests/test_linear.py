@@ -1,4 +1,5 @@
-"""The whole forward pass (SPEC steps 1-10) against the Fraction reference, stage by stage."""
+"""The whole forward pass (docs/arithmetic.md steps 1-10) against the Fraction reference, stage
+by stage."""
 
 import numpy as np
 import pytest

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from randomgen import Philox
 
-from simulator import TileConfig, noise
+from simulator import NOISE_KINDS, TileConfig, _kernels, abfp_linear, noise, noise_kinds
 from simulator._scalar import philox4x32
 
 MASK32 = 2**32 - 1
@@ -151,3 +151,70 @@ def test_gaussian_distribution():
     assert abs(draws.std() - sigma) < 5 * sigma / np.sqrt(2 * count)
     within_one_sigma = np.mean(np.abs(draws) < sigma)
     assert abs(within_one_sigma - 0.682689492) < 5 * np.sqrt(0.22 / count)
+
+
+# Each registered kind's documented distribution, from u = (word + 0.5) * 2^-32, and the
+# relative tolerance of the comparison (0: bit for bit).
+REFERENCES = {
+    "none": (lambda u, amplitude: np.zeros_like(u), 0.0),
+    "uniform": (lambda u, amplitude: amplitude * (u - 0.5), 0.0),
+    "gaussian": (
+        lambda u, amplitude: amplitude * np.vectorize(statistics.NormalDist().inv_cdf)(u),
+        1.5e-9,  # Acklam's relative error
+    ),
+}
+
+
+def test_every_registered_kind_has_a_reference():
+    assert set(noise_kinds.names()) == set(REFERENCES)
+    assert [k.code for k in noise_kinds.KINDS] == list(range(len(noise_kinds.KINDS)))
+    assert noise_kinds.names() == NOISE_KINDS
+
+
+def _philox_u(seed, stream, shape):
+    """u of every (b, i, j) from randomgen's Philox words, as documented."""
+    batch, rows, tiles = shape
+    u = np.empty(shape)
+    for b in range(batch):
+        for j in range(tiles):
+            for i0 in range(0, rows, 4):
+                words = randomgen_block((i0 >> 2, j, b, stream), (seed & MASK32, seed >> 32))
+                for i in range(i0, min(i0 + 4, rows)):
+                    u[b, i, j] = (words[i & 3] + 0.5) * 2.0**-32
+    return u
+
+
+@pytest.mark.parametrize("kind", noise_kinds.KINDS, ids=lambda k: k.name)
+def test_every_registered_kind_reaches_its_own_transform(kind):
+    """Through the configuration, noise() and the fused kernel, each kind gives its
+    documented distribution of the Philox words."""
+    amplitude = 0.8
+    cfg = TileConfig(n=4, noise=kind.name, noise_amplitude=amplitude, gain=4.0)
+    assert cfg.noise_code == kind.code and noise_kinds.kind(kind.name) is kind
+    shape = (3, 9, 4)
+    got = noise(shape, cfg, seed=2**40 + 7, stream=5)
+    function, rtol = REFERENCES[kind.name]
+    want = function(_philox_u(2**40 + 7, 5, shape), amplitude)
+    if rtol:
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=0)
+    else:
+        np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
+    rng = np.random.default_rng(kind.code)
+    x, w = rng.standard_normal((3, 16)), rng.standard_normal((9, 16))
+    fused = abfp_linear(x, w, cfg, seed=2**40 + 7, stream=5)
+    _, trace = abfp_linear(x, w, cfg, seed=2**40 + 7, stream=5, trace=True)
+    np.testing.assert_array_equal(trace.noise.view(np.uint64), got.view(np.uint64))
+    np.testing.assert_array_equal(fused.view(np.uint32), trace.y.view(np.uint32))
+
+
+def test_unregistered_codes_are_refused():
+    unregistered = len(noise_kinds.KINDS)
+    for key in (unregistered, -1, "pink", True):
+        with pytest.raises(ValueError, match="unknown noise kind"):
+            noise_kinds.kind(key)
+    out = np.zeros((1, 4, 1))
+    with pytest.raises(ValueError, match="unknown noise kind"):
+        _kernels.noise_block(np.uint64(1), 0, 0, unregistered, 1.0, out)
+    assert not out.any()
+    with pytest.raises(ValueError, match="unknown noise kind"):
+        _kernels.fused_linear((8, 7), (8, 7), (8, 7), (8, 23), (8, 7), unregistered)

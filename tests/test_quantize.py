@@ -1,4 +1,5 @@
-"""Block scales and DAC/weight codes (SPEC steps 1-3) against the Fraction reference."""
+"""Block scales and DAC/weight codes (docs/arithmetic.md steps 1-3) against the Fraction
+reference."""
 
 from fractions import Fraction
 
