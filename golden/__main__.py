@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
 from pathlib import Path
 
-from golden.store import DEFAULT_LANES, SetError, generate, load, regenerate
+from golden.kinds import KINDS
+from golden.store import DEFAULT_LANES, DestinationError, SetError, generate, load, regenerate
 from simulator import TileConfig
 
 try:
@@ -78,12 +80,12 @@ def _cmd_regenerate(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from golden.simulate import UNITS, run_bench
+    from golden.simulate import run_bench
 
     vset = load(args.set)
     failures = 0
     for sim in args.sim:
-        for unit in args.unit or UNITS:
+        for unit in args.unit or KINDS:
             result = run_bench(vset, unit, sim, stall_seed=args.stall_seed,
                                stall_pct=args.stall_pct)  # fmt: skip
             status = "ok" if result.ok else "FAILED"
@@ -144,8 +146,8 @@ def _parser() -> argparse.ArgumentParser:
     chk.add_argument("set", help="vector set directory")
     chk.add_argument("--sim", action="append", choices=("icarus", "verilator"),
                      help="simulator (repeatable; default icarus)")
-    chk.add_argument("--unit", action="append", choices=("input", "output", "tile"),
-                     help="bench (repeatable; default all three)")
+    chk.add_argument("--unit", action="append", choices=tuple(KINDS),
+                     help="bench of one kind (repeatable; default every kind)")
     chk.add_argument("--stall-seed", type=int, default=1, help="seed of the random stalls")
     chk.add_argument("--stall-pct", type=int, default=0,
                      help="percent of clocks stalled on valid and on ready (default 0)")
@@ -162,16 +164,32 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Entry point of ``python -m golden``; returns the exit status."""
+    """Entry point of ``python -m golden``; returns the exit status.
+
+    1 for a bad set, setting or failing bench, 2 for a destination that cannot be written,
+    130 after Ctrl-C (temporary files removed).
+    """
     args = _parser().parse_args(argv)
     if getattr(args, "sim", None) is None and args.command == "check":
         args.sim = ["icarus"]
     try:
         return args.func(args)
-    except (SetError, FileExistsError, ValueError, RuntimeError) as exc:
+    except DestinationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (SetError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+def _terminated(signum, frame):
+    """SIGTERM unwinds like an error, so the writers' cleanup runs (exit 128 + signal)."""
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminated)
     sys.exit(main())

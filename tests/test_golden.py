@@ -15,14 +15,14 @@ import golden
 from golden import layout as lay
 from golden import store
 from golden.__main__ import main
+from golden.kinds import KINDS
 from golden.simulate import UNITS, run_bench
 from simulator import TileConfig
 from tests import reference as ref
 
 REFERENCE = Path(__file__).resolve().parent.parent / "golden" / "reference"
 STALLS = {"stall_seed": 7, "stall_pct": 25}
-_HEX_FILES = [(unit, fname, role) for unit, specs in store._UNIT_FILES.items()
-              for fname, role, *_ in specs]  # fmt: skip
+_HEX_FILES = [(unit, spec.name, spec.role) for unit, k in KINDS.items() for spec in k.files]
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +36,7 @@ def _rehash(set_dir: Path, fname: str) -> None:
     manifest = json.loads(mpath.read_text())
     digest = hashlib.sha256((set_dir / fname).read_bytes()).hexdigest()
     manifest["files"][fname]["sha256"] = digest
+    manifest["digest"] = store.manifest_digest(manifest)
     mpath.write_text(json.dumps(manifest))
 
 
@@ -128,6 +129,7 @@ def test_regenerating_the_reference_is_byte_identical(tmp_path):
         assert (out / name).read_bytes() == (REFERENCE / name).read_bytes(), name
 
 
+@pytest.mark.hdl
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
 @pytest.mark.parametrize("unit", UNITS)
 def test_reference_passes_the_vector_bench(reference, unit, sim):
@@ -143,6 +145,7 @@ def test_reference_passes_the_vector_bench(reference, unit, sim):
 # ---- trust: tampering, mutation, incomplete sets ---------------------------------------
 
 
+@pytest.mark.hdl
 @pytest.mark.parametrize(
     ("unit", "fname", "kind", "sim"),
     [
@@ -204,6 +207,7 @@ def test_an_interrupted_generation_leaves_no_set(tmp_path, monkeypatch):
 # ---- generator interface ---------------------------------------------------------------
 
 
+@pytest.mark.hdl
 def test_cli_reads_toml_then_set_then_flags_and_the_set_passes_on_icarus(tmp_path):
     toml = tmp_path / "tile.toml"
     toml.write_text('n = 32\nbx = 6\nby = 11\ngain = 1.86\nnoise = "gaussian"\n'
