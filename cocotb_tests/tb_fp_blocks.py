@@ -15,8 +15,9 @@ import os
 
 import cocotb
 import numpy as np
+from bench_common import Expected, Scoreboard, check_parameters, describe_bits, env_int
 from cocotb.triggers import Timer
-from models import Expected, Scoreboard, describe_bits, env_int
+from fp_cases import block_parameters
 
 from simulator.formats import FloatFormat, add, from_bits, int_to_float, mul, round_to, to_bits
 
@@ -28,8 +29,11 @@ def exp_ones_of(fmt: FloatFormat) -> int:
     return (1 << fmt.exp_bits) - 1
 
 
-def case() -> dict:
-    return json.loads(os.environ["ABFP_FP_CASE"])
+def case(dut) -> dict:
+    """The case's formats (``ABFP_FP_CASE``), once the built block is checked to match them."""
+    spec = json.loads(os.environ["ABFP_FP_CASE"])
+    check_parameters(dut, block_parameters(dut._name, spec), f"the formats {spec}")
+    return spec
 
 
 def rng() -> np.random.Generator:
@@ -136,7 +140,7 @@ def score(name: str, got: np.ndarray, expected: np.ndarray, fmt: FloatFormat, ex
 @cocotb.test()
 async def fp_convert_test(dut):
     """fp_convert: every input pattern of a narrow format, else random, specials and ties."""
-    spec = case()
+    spec = case(dut)
     src, dst = FloatFormat.parse(spec["in"]), FloatFormat.parse(spec["out"])
     gen = rng()
     if src.width <= EXHAUSTIVE_BITS:
@@ -158,7 +162,7 @@ async def fp_convert_test(dut):
 @cocotb.test()
 async def fp_mul_test(dut):
     """fp_mul: all special pairings, random and moderate operands."""
-    spec = case()
+    spec = case(dut)
     fa, fb, fo = (FloatFormat.parse(spec[k]) for k in ("a", "b", "out"))
     gen = rng()
     txns = env_int("ABFP_TXNS", 4000)
@@ -176,7 +180,7 @@ async def fp_mul_test(dut):
 @cocotb.test()
 async def fp_add_test(dut):
     """fp_add: all special pairings, random operands, near-cancellations, close exponents."""
-    fmt = FloatFormat.parse(case()["fmt"])
+    fmt = FloatFormat.parse(case(dut)["fmt"])
     gen = rng()
     if 2 * fmt.width <= EXHAUSTIVE_BITS:
         a, b = pairs(all_bits(fmt), all_bits(fmt))
@@ -211,7 +215,7 @@ async def fp_add_test(dut):
 @cocotb.test()
 async def fp_int_to_float_test(dut):
     """fp_int_to_float: every integer of a narrow width, else extremes, powers of two, random."""
-    spec = case()
+    spec = case(dut)
     width, fmt = int(spec["width"]), FloatFormat.parse(spec["out"])
     lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
     if width <= EXHAUSTIVE_BITS:

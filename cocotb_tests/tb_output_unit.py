@@ -7,35 +7,28 @@ Settings from the environment: ``ABFP_TILE_CONFIG`` (JSON keyword arguments of
 
 from __future__ import annotations
 
-import json
-import os
-
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge
-from models import (
+from bench_common import (
     CLOCK_PERIOD_NS,
-    OUTPUT_UNIT_LATENCY,
-    OutputUnitModel,
     Scoreboard,
-    TileGroup,
     ValidReadySink,
     ValidReadySource,
+    check_parameters,
     env_int,
-    output_cycles,
     pulse_reset,
+    tile_config,
     unpack_lanes,
 )
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, FallingEdge
+from output_model import OUTPUT_UNIT_LATENCY, OutputUnitModel, TileGroup, output_cycles
 
+from golden.directed import output_cases
 from simulator import FloatFormat, TileConfig
 from simulator.formats import from_bits
 
 MAX_TILES = 4
-
-
-def tile_config() -> TileConfig:
-    return TileConfig(**json.loads(os.environ.get("ABFP_TILE_CONFIG", "{}")))
 
 
 def scale_values(rng: np.random.Generator, fmt: FloatFormat, shape) -> np.ndarray:
@@ -102,6 +95,10 @@ class OutputUnitBench:
 
     async def start(self) -> None:
         dut = self.dut
+        check_parameters(
+            dut, self.cfg.hdl_parameters("output", LANES=self.lanes),
+            f"{self.cfg!r} with LANES={self.lanes}",
+        )  # fmt: skip
         dut.rst_ni.value = 0
         cocotb.start_soon(Clock(dut.clk_i, CLOCK_PERIOD_NS, unit="ns").start())
         dut.k_i.value = self.cfg.rescale_constant_bits
@@ -123,6 +120,11 @@ class OutputUnitBench:
         width = self.cfg.out_fmt.width
         return [unpack_lanes(b["y_o"], width, self.lanes) for b in self.sink.beats]
 
+    def collect(self, board: Scoreboard) -> None:
+        """Hand every output taken so far to ``board``, with its cycle."""
+        for bits, cycle in zip(self.received_bits(), self.sink.cycles, strict=True):
+            board.receive(bits, cycle)
+
     async def drain(self, count: int) -> None:
         """Wait for ``count`` outputs, then long enough to see any extra one."""
         limit = 50 * OUTPUT_UNIT_LATENCY + 20 * count
@@ -134,20 +136,25 @@ class OutputUnitBench:
 
     def check(self, board: Scoreboard) -> None:
         assert not self.sink.errors, "\n".join(self.sink.errors)
-        for bits in self.received_bits():
-            board.receive(bits)
+        self.collect(board)
         board.check()
+
+
+async def send_groups(bench: OutputUnitBench, groups: list[TileGroup], name: str):
+    """Send ``groups``, check every output; returns the beats sent and their accept cycles."""
+    board = bench.scoreboard(groups, name)
+    beats = [beat for group in groups for beat in bench.model.beats(group)]
+    accept = await bench.source.send(beats)
+    await bench.drain(len(groups))
+    bench.check(board)
+    return beats, accept
 
 
 async def run_stream(dut, idle_prob: float, stall_prob: float, seed_offset: int):
     bench = OutputUnitBench(dut, idle_prob, stall_prob, seed_offset)
     await bench.start()
     groups = random_groups(bench.rng, bench.cfg, bench.lanes, env_int("ABFP_TXNS", 60))
-    board = bench.scoreboard(groups, "abfp_output_unit")
-    beats = [beat for group in groups for beat in bench.model.beats(group)]
-    accept = await bench.source.send(beats)
-    await bench.drain(len(groups))
-    bench.check(board)
+    beats, accept = await send_groups(bench, groups, "abfp_output_unit")
     return bench, beats, accept
 
 
@@ -193,8 +200,7 @@ async def reset_mid_stream_test(dut):
     before = bench.received_bits()
     assert 0 < len(before) < count, f"reset should split the stream, saw {len(before)} outputs"
     first_board.expected = first_board.expected[: len(before)]
-    for bits in before:
-        first_board.receive(bits)
+    bench.collect(first_board)
     first_board.check()
     bench.sink.clear()
 
@@ -203,3 +209,18 @@ async def reset_mid_stream_test(dut):
     await bench.source.send([beat for group in second for beat in bench.model.beats(group)])
     await bench.drain(len(second))
     bench.check(board)
+
+
+@cocotb.test()
+async def directed_test(dut):
+    """Every directed case of golden.directed (zero and full-scale codes, corner scales, fp32
+    subnormal and overflow products, signed zeros, rounding ties, non-finite accumulation)."""
+    bench = OutputUnitBench(dut, idle_prob=0.1, stall_prob=0.2, seed_offset=4)
+    await bench.start()
+    groups = [
+        TileGroup(codes, w_scale, x_scale)
+        for _, rows in output_cases(bench.cfg, bench.rng, bench.lanes)
+        for block in rows
+        for codes, w_scale, x_scale in block.tiles()
+    ]
+    await send_groups(bench, groups, "directed")

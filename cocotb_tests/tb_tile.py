@@ -1,9 +1,10 @@
 """End-to-end tile cosimulation: RTL input unit -> golden analog array -> RTL output unit.
 
 The RTL input unit turns each batch row's tiles into DAC codes and scales; the golden model's
-analog stages (SPEC steps 4-7, with noise) turn those codes into ADC codes; the RTL output unit
-rescales and accumulates them. Every output must equal ``abfp_linear`` on the same data and seed,
-bit for bit; the input unit's codes and scales are also checked against the golden trace.
+analog stages (docs/arithmetic.md steps 4-7, with noise) turn those codes into ADC codes; the
+RTL output unit rescales and accumulates them. Every output must equal ``abfp_linear`` on the
+same data and seed, bit for bit; the input unit's codes and scales are also checked against the
+golden trace.
 
 Environment: ``ABFP_TILE_CASES`` (JSON list of TileConfig keyword dicts sharing the HDL
 parameters of the build), ``ABFP_LANES``, ``ABFP_P``, ``ABFP_ROWS`` (batch rows per case),
@@ -21,21 +22,21 @@ import time
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge
-from models import (
+from bench_common import (
     CLOCK_PERIOD_NS,
     Expected,
-    OutputUnitModel,
     Scoreboard,
-    TileGroup,
     ValidReadySink,
     ValidReadySource,
+    check_parameters,
     env_int,
     pack_lanes,
     pulse_reset,
     unpack_lanes,
 )
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge
+from output_model import OutputUnitModel, TileGroup
 
 from simulator import TileConfig, abfp_linear, adc_codes, quantize_weights
 from simulator.formats import from_bits, to_bits
@@ -96,6 +97,11 @@ async def run_case(bench: TileBench, kwargs: dict, rng, lanes, per_beat, rows, o
                    seed, inject) -> tuple[int, int, str]:  # fmt: skip
     """One configuration: returns (outputs checked, mismatching outputs, report)."""
     cfg = TileConfig(**kwargs)
+    check_parameters(
+        bench.dut,
+        cfg.hdl_parameters("input", P=per_beat) | cfg.hdl_parameters("output", LANES=lanes),
+        f"{cfg!r} with P={per_beat}, LANES={lanes}",
+    )
     n = cfg.n
     k = tiles * n - n // 2 if n > 1 else tiles
     x = rng.standard_normal((rows, k)) * np.exp(rng.uniform(-3, 3, (rows, 1)))
@@ -124,6 +130,7 @@ async def run_case(bench: TileBench, kwargs: dict, rng, lanes, per_beat, rows, o
     x_code = np.stack(
         [_signed(unpack_lanes(b["codes"], cfg.bx, n), cfg.bx) for b in bench.iu_sink.beats]
     ).reshape(rows, tiles, n)
+    iu_cycles = np.array(bench.iu_sink.cycles).reshape(rows, tiles)
     lines = []
     bad_codes = np.argwhere(x_code != trace.x_code)
     scale_fmt = cfg.scale_fmt
@@ -131,13 +138,13 @@ async def run_case(bench: TileBench, kwargs: dict, rng, lanes, per_beat, rows, o
     for b, j in bad_scales[:5]:
         lines.append(
             f"input unit row {b} tile {j}: scale {float(x_scale[b, j])!r} != "
-            f"{float(trace.x_scale[b, j])!r}"
+            f"{float(trace.x_scale[b, j])!r} at cycle {iu_cycles[b, j]}"
         )
     for b, j, e in bad_codes[:5]:
         lines.append(
             f"input unit row {b} tile {j} element {e}: code {x_code[b, j, e]} != "
             f"{trace.x_code[b, j, e]} (x = {float(trace.x_fmt[b, j * n + e])!r}, "
-            f"sx = {float(trace.x_scale[b, j])!r})"
+            f"sx = {float(trace.x_scale[b, j])!r}) at cycle {iu_cycles[b, j]}"
         )
 
     # --- golden analog array on the RTL's codes ---------------------------------------
@@ -171,13 +178,10 @@ async def run_case(bench: TileBench, kwargs: dict, rng, lanes, per_beat, rows, o
     bench.ou_sink.clear()
     await bench.ou_source.send(out_beats)
     await bench.wait_for(bench.ou_sink, len(board.expected), budget=20 * len(out_beats) + 1000)
-    for beat in bench.ou_sink.beats:
-        board.receive(unpack_lanes(beat["y"], cfg.out_fmt.width, lanes))
+    for beat, cycle in zip(bench.ou_sink.beats, bench.ou_sink.cycles, strict=True):
+        board.receive(unpack_lanes(beat["y"], cfg.out_fmt.width, lanes), cycle)
     report = board.report()
-    pairs = zip(board.expected, board.received, strict=False)
-    mismatches = sum(int(np.count_nonzero(e.bits != r)) for e, r in pairs)
-    mismatches += abs(len(board.expected) - len(board.received)) * lanes
-    mismatches += len(bad_codes) + len(bad_scales)
+    mismatches = board.mismatches() + len(bad_codes) + len(bad_scales)
     errors = bench.iu_sink.errors + bench.ou_sink.errors
     text = "\n".join(lines + ([report] if report else []) + errors[:5])
     if errors:

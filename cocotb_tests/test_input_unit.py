@@ -5,14 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from harness import CocotbFailure, rtl_sources, run_cocotb
+from harness import TESTS_DIR, CocotbFailure, run_cocotb
 
-from simulator import TileConfig
-
-SOURCES = rtl_sources(
-    "fp_unpack", "fp_round_pack", "fp_convert", "abfp_in_max_abs", "abfp_in_quantize",
-    "abfp_input_unit",
-)  # fmt: skip
+from simulator import TileConfig, hdl
 
 # (TileConfig keyword arguments, P): one beat per vector with bf16; fp32 inputs whose max-abs
 # overflows and underflows an fp16 scale; a wide tile of fp16 inputs with a 10-bit DAC whose
@@ -35,23 +30,20 @@ def _params():
         yield pytest.param("verilator", name, id=f"verilator-{name}")
 
 
-def _parameters(case: str) -> dict:
-    kwargs, p = CASES[case]
-    return TileConfig(**kwargs).hdl_parameters("input", P=p)
-
-
-def _run(sim: str, case: str, extra_env=None, testcase=None):
+def _run(sim: str, case: str, extra_env=None, testcase=None, build_config=None, waves=False):
+    """Run the bench of ``case``; ``build_config`` builds the RTL for another configuration."""
     kwargs, p = CASES[case]
     env = {"ABFP_TILE_CONFIG": json.dumps(kwargs), "ABFP_P": str(p)}
     env.update(extra_env or {})
     return run_cocotb(
         sim=sim,
         toplevel="abfp_input_unit",
-        sources=SOURCES,
+        sources=hdl.unit("input").sources(),
         test_module="tb_input_unit",
-        parameters=_parameters(case),
+        parameters=TileConfig(**(build_config or kwargs)).hdl_parameters("input", P=p),
         extra_env=env,
         testcase=testcase,
+        waves=waves,
     )
 
 
@@ -70,3 +62,31 @@ def test_input_unit_bench_catches_a_wrong_expectation():
     text = str(failure.value)
     assert "transaction 0 element 0: expected code" in text, text
     assert "max|x|=" in text and "x*M/sx=" in text, text
+    assert " at cycle " in text, text
+
+
+def test_input_unit_bench_refuses_a_build_of_another_configuration():
+    """Built with another configuration's DAC_BITS, the bench fails naming the parameter."""
+    kwargs, _ = CASES["n8_p8_bx6_bf16"]
+    other = {**kwargs, "bx": 7}
+    with pytest.raises(CocotbFailure) as failure:
+        _run("icarus", "n8_p8_bx6_bf16", testcase="unstalled_timing_test", build_config=other)
+    text = str(failure.value)
+    assert "DAC_BITS = 7 in the build, 6 from" in text, text
+
+
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+def test_waveform_lands_in_the_build_directory(sim):
+    """A run with waves writes its waveform under sim_build/ and nothing into cocotb_tests/
+    (Verilator's goes to the simulation's working directory)."""
+
+    def tree() -> set:
+        return {p for p in TESTS_DIR.rglob("*") if "__pycache__" not in p.parts}
+
+    before = tree()
+    run = _run(
+        sim, "n8_p8_bx6_bf16", {"ABFP_TXNS": "4"}, testcase="unstalled_timing_test", waves=True
+    )
+    assert tree() == before, sorted(map(str, tree() ^ before))
+    assert run.waveform.is_file() and run.waveform.stat().st_size > 0, run.waveform
+    assert run.waveform.is_relative_to(TESTS_DIR.parent / "sim_build"), run.waveform

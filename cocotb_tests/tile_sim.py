@@ -14,11 +14,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import SIMULATORS, rtl_sources, run_cocotb  # noqa: E402
+from harness import SIMULATORS, run_cocotb, unit_sources  # noqa: E402
 
 from simulator import TileConfig  # noqa: E402
 
-SOURCES = rtl_sources() + [Path(__file__).resolve().parent / "hdl" / "abfp_tile_top.v"]
+# The test-only top that holds both units.
+SOURCES = unit_sources(
+    "input", "output", extra=[Path(__file__).resolve().parent / "hdl" / "abfp_tile_top.v"]
+)
 
 
 def tile_parameters(cfg: TileConfig, lanes: int, per_beat: int) -> dict:
@@ -64,7 +67,9 @@ def run_tile(sim, cases, *, lanes=8, per_beat=16, rows=4, out_rows=16, tiles=3, 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sim", choices=SIMULATORS, default="icarus")
-    parser.add_argument("--waves", action="store_true", help="write a waveform")
+    parser.add_argument(
+        "--waves", action="store_true", help="write a waveform into sim_build/ (path printed)"
+    )
     parser.add_argument("--rows", type=int, default=32, help="batch rows per configuration")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)

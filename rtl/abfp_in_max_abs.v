@@ -4,6 +4,8 @@
 // unsigned integers orders them by absolute value, subnormals and zero included. The tree is a
 // binary heap: leaves at nodes P..2P-1, node i holds the larger of nodes 2i and 2i+1, so the
 // depth is ceil(log2 P) for any P. Purely combinational.
+`include "abfp_param_check.vh"
+
 module abfp_in_max_abs #(
   parameter integer P       = 16,  // elements per beat, 1..1024
   parameter integer IN_EXP  = 8,   // exponent bits of the element format, 2..8
@@ -18,15 +20,9 @@ module abfp_in_max_abs #(
   localparam integer MAG_W = IN_EXP + IN_MAN;
 
   generate
-    if (P < 1 || P > 1024) begin : g_bad_p
-      abfp_param_error_P_out_of_range u_bad ();
-    end
-    if (IN_EXP < 2 || IN_EXP > 8) begin : g_bad_in_exp
-      abfp_param_error_IN_EXP_out_of_range u_bad ();
-    end
-    if (IN_MAN < 1 || IN_MAN > 23) begin : g_bad_in_man
-      abfp_param_error_IN_MAN_out_of_range u_bad ();
-    end
+    `ABFP_CHECK_RANGE(abfp_in_max_abs, P, 1, 1024)
+    `ABFP_CHECK_RANGE(abfp_in_max_abs, IN_EXP, 2, 8)
+    `ABFP_CHECK_RANGE(abfp_in_max_abs, IN_MAN, 1, 23)
   endgenerate
 
   // Heap nodes 1..2P-1 flattened; node i at [(i-1)*MAG_W +: MAG_W].

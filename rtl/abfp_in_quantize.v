@@ -8,6 +8,9 @@
 // demands. Quotients of 2^DAC_BITS or more saturate (they exceed M + 1/2 in any case).
 // A zero, infinite or NaN scale gives code 0 (x * M / inf = 0; NaN marks a rejected vector).
 // Purely combinational; the code is two's complement, and -0 gives 0.
+`include "abfp_param_check.vh"
+`include "fp_exp_width.vh"
+
 module abfp_in_quantize #(
   parameter integer DAC_BITS  = 8,  // DAC code width bx (signed, symmetric), 2..16
   parameter integer IN_EXP    = 8,  // exponent bits of the element format, 2..8
@@ -21,21 +24,11 @@ module abfp_in_quantize #(
 );
 
   generate
-    if (DAC_BITS < 2 || DAC_BITS > 16) begin : g_bad_dac_bits
-      abfp_param_error_DAC_BITS_out_of_range u_bad ();
-    end
-    if (IN_EXP < 2 || IN_EXP > 8) begin : g_bad_in_exp
-      abfp_param_error_IN_EXP_out_of_range u_bad ();
-    end
-    if (IN_MAN < 1 || IN_MAN > 23) begin : g_bad_in_man
-      abfp_param_error_IN_MAN_out_of_range u_bad ();
-    end
-    if (SCALE_EXP < 2 || SCALE_EXP > 8) begin : g_bad_scale_exp
-      abfp_param_error_SCALE_EXP_out_of_range u_bad ();
-    end
-    if (SCALE_MAN < 1 || SCALE_MAN > 23) begin : g_bad_scale_man
-      abfp_param_error_SCALE_MAN_out_of_range u_bad ();
-    end
+    `ABFP_CHECK_RANGE(abfp_in_quantize, DAC_BITS, 2, 16)
+    `ABFP_CHECK_RANGE(abfp_in_quantize, IN_EXP, 2, 8)
+    `ABFP_CHECK_RANGE(abfp_in_quantize, IN_MAN, 1, 23)
+    `ABFP_CHECK_RANGE(abfp_in_quantize, SCALE_EXP, 2, 8)
+    `ABFP_CHECK_RANGE(abfp_in_quantize, SCALE_MAN, 1, 23)
   endgenerate
 
   localparam integer CODE_MAX = (1 << (DAC_BITS - 1)) - 1;  // M
@@ -53,7 +46,7 @@ module abfp_in_quantize #(
   // RS = max(es_field,1) - max(ex_field,1) + RS_BASE, from ex = max(ex_field,1) - IN_BIAS -
   // IN_MAN and es = max(es_field,1) - SC_BIAS - SCALE_MAN.
   localparam integer RS_BASE  = IN_BIAS - SC_BIAS + IN_MAN + 1;
-  localparam integer E_W      = 12;  // signed width of the exponent arithmetic (|values| < 2^10)
+  localparam integer E_W      = `FP_EXP_W;  // signed width of the exponent arithmetic
 
   wire                 x_sign  = x_i[IN_EXP + IN_MAN];
   wire [IN_EXP-1:0]    x_exp   = x_i[IN_MAN +: IN_EXP];

@@ -1,5 +1,5 @@
 // ABFP input unit: block scale and DAC quantizer for one n-element activation vector
-// (SPEC steps 2-3 for x).
+// (docs/arithmetic.md steps 2-3 for x).
 //
 //   sx    = to(scale_fmt, max_k |x_k|)            IEEE RNE, subnormals kept, overflow to +inf
 //   qx[k] = clamp(rne(x_k * M / sx), M)           M = 2^(DAC_BITS-1) - 1, exact quotient
@@ -24,6 +24,8 @@
 // accepted, unless the previous vector still waits in the output register. in_ready_o
 // depends on out_ready_i (never on in_valid_i) when the first beat of the next vector meets
 // the quantizer's first beat.
+`include "abfp_param_check.vh"
+
 module abfp_input_unit #(
   parameter integer N         = 128,  // tile width n: elements per vector, 1..1024
   parameter integer P         = 16,   // elements per input beat, 1..N, divides N
@@ -48,44 +50,32 @@ module abfp_input_unit #(
   output wire                              nonfinite_o
 );
 
+  // P as a divisor: equal to P whenever P is legal, and 1 otherwise, so that an illegal P is
+  // reported by its check rather than by a division by zero.
+  localparam integer P_DIV = (P > 0) ? P : 1;
+
   generate
-    if (N < 1 || N > 1024) begin : g_bad_n
-      abfp_param_error_N_out_of_range u_bad ();
-    end
-    if (P < 1 || P > N || (N % P) != 0) begin : g_bad_p
-      abfp_param_error_P_must_divide_N u_bad ();
-    end
-    if (DAC_BITS < 2 || DAC_BITS > 16) begin : g_bad_dac_bits
-      abfp_param_error_DAC_BITS_out_of_range u_bad ();
-    end
-    if (IN_EXP < 2 || IN_EXP > 8) begin : g_bad_in_exp
-      abfp_param_error_IN_EXP_out_of_range u_bad ();
-    end
-    if (IN_MAN < 1 || IN_MAN > 23) begin : g_bad_in_man
-      abfp_param_error_IN_MAN_out_of_range u_bad ();
-    end
-    if (SCALE_EXP < 2 || SCALE_EXP > 8) begin : g_bad_scale_exp
-      abfp_param_error_SCALE_EXP_out_of_range u_bad ();
-    end
-    if (SCALE_MAN < 1 || SCALE_MAN > 23) begin : g_bad_scale_man
-      abfp_param_error_SCALE_MAN_out_of_range u_bad ();
-    end
+    `ABFP_CHECK_RANGE(abfp_input_unit, N, 1, 1024)
+    `ABFP_CHECK_RANGE(abfp_input_unit, P, 1, N)
+    `ABFP_CHECK_RULE(abfp_input_unit, P_must_divide_N, (N % P_DIV) == 0)
+    `ABFP_CHECK_RANGE(abfp_input_unit, DAC_BITS, 2, 16)
+    `ABFP_CHECK_RANGE(abfp_input_unit, IN_EXP, 2, 8)
+    `ABFP_CHECK_RANGE(abfp_input_unit, IN_MAN, 1, 23)
+    `ABFP_CHECK_RANGE(abfp_input_unit, SCALE_EXP, 2, 8)
+    `ABFP_CHECK_RANGE(abfp_input_unit, SCALE_MAN, 1, 23)
   endgenerate
 
   localparam integer IN_W     = 1 + IN_EXP + IN_MAN;
   localparam integer MAG_W    = IN_EXP + IN_MAN;
   localparam integer SC_W     = 1 + SCALE_EXP + SCALE_MAN;
-  localparam integer BEATS    = N / P;
+  localparam integer BEATS    = N / P_DIV;
   localparam integer BEAT_W   = (BEATS > 1) ? $clog2(BEATS) : 1;
   localparam integer BEAT_BITS = P * IN_W;
   localparam integer LANE_BITS = P * DAC_BITS;
   localparam integer LAST_BEAT_INT = BEATS - 1;
   localparam [BEAT_W-1:0] LAST_BEAT = LAST_BEAT_INT[BEAT_W-1:0];
-  // Reset values of the wide registers (a replication this wide can exceed Verilator's
-  // replication limit).
-  localparam [N*IN_W-1:0]     VEC_ZERO   = 0;
-  localparam [N*DAC_BITS-1:0] CODES_ZERO = 0;
-  localparam [SC_W-1:0] SCALE_NAN = {1'b0, {SCALE_EXP{1'b1}}, 1'b1, {(SCALE_MAN - 1){1'b0}}};
+  // The canonical NaN: sign 0, exponent all ones, only the top mantissa bit set.
+  localparam [SC_W-1:0] SCALE_NAN = (((1 << SCALE_EXP) - 1) << SCALE_MAN) | (1 << (SCALE_MAN - 1));
 
   // ---------------------------------------------------------------------------------------
   // Gather: beat counter, vector buffer, running max-abs and non-finite marks.
@@ -243,32 +233,34 @@ module abfp_input_unit #(
     end
   end
 
+  // Control state and the running max-abs (which the next vector starts from) are reset.
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
       in_beat_q       <= {BEAT_W{1'b0}};
-      vec_q           <= VEC_ZERO;
       run_max_q       <= {MAG_W{1'b0}};
       run_nonfinite_q <= 1'b0;
       nonfinite_q     <= 1'b0;
       q_active_q      <= 1'b0;
       q_beat_q        <= {BEAT_W{1'b0}};
-      q_scale_q       <= {SC_W{1'b0}};
       out_valid_q     <= 1'b0;
-      out_scale_q     <= {SC_W{1'b0}};
-      out_codes_q     <= CODES_ZERO;
     end else begin
       in_beat_q       <= in_beat_d;
-      vec_q           <= vec_d;
       run_max_q       <= run_max_d;
       run_nonfinite_q <= run_nonfinite_d;
       nonfinite_q     <= nonfinite_d;
       q_active_q      <= q_active_d;
       q_beat_q        <= q_beat_d;
-      q_scale_q       <= q_scale_d;
       out_valid_q     <= out_valid_d;
-      out_scale_q     <= out_scale_d;
-      out_codes_q     <= out_codes_d;
     end
+  end
+
+  // Datapath registers are not reset: the buffer and the quantizer's scale are read only while
+  // q_active_q is set, and the output register is written whole before out_valid_q rises.
+  always @(posedge clk_i) begin
+    vec_q       <= vec_d;
+    q_scale_q   <= q_scale_d;
+    out_scale_q <= out_scale_d;
+    out_codes_q <= out_codes_d;
   end
 
   assign out_valid_o = out_valid_q;

@@ -1,5 +1,5 @@
-// ABFP output unit: digital rescale, cross-tile accumulation and output rounding (SPEC steps
-// 8-10) for LANES output rows in parallel.
+// ABFP output unit: digital rescale, cross-tile accumulation and output rounding
+// (docs/arithmetic.md steps 8-10) for LANES output rows in parallel.
 //
 // Per lane and accepted beat:   sy  = sw (x)fp32 sx
 //                               t   = fp32(qy) (x)fp32 sy
@@ -16,6 +16,8 @@
 // loss or duplication while an output waits, and in_ready_o = ~out_valid_o | out_ready_i.
 // k_i is a configuration input: hold it stable while beats are in flight.
 // After reset the accumulators hold +0 and no beat is in flight.
+`include "abfp_param_check.vh"
+
 module abfp_output_unit #(
   parameter integer LANES     = 4,   // output rows processed in parallel, 1..256
   parameter integer ADC_BITS  = 8,   // signed ADC code width, 2..16
@@ -45,37 +47,17 @@ module abfp_output_unit #(
   output wire [LANES*(1+OUT_EXP+OUT_MAN)-1:0] y_o       // lane l at [l*OUT_W +: OUT_W]
 );
   generate
-    if (LANES < 1 || LANES > 256) begin : g_lanes_range
-      abfp_output_unit_parameter_LANES_out_of_range_1_to_256 u_check ();
-    end
-    if (ADC_BITS < 2 || ADC_BITS > 16) begin : g_adc_bits_range
-      abfp_output_unit_parameter_ADC_BITS_out_of_range_2_to_16 u_check ();
-    end
-    if (SCALE_EXP < 2 || SCALE_EXP > 8) begin : g_scale_exp_range
-      abfp_output_unit_parameter_SCALE_EXP_out_of_range_2_to_8 u_check ();
-    end
-    if (SCALE_MAN < 1 || SCALE_MAN > 23) begin : g_scale_man_range
-      abfp_output_unit_parameter_SCALE_MAN_out_of_range_1_to_23 u_check ();
-    end
-    if (PART_EXP < 2 || PART_EXP > 8) begin : g_part_exp_range
-      abfp_output_unit_parameter_PART_EXP_out_of_range_2_to_8 u_check ();
-    end
-    if (PART_MAN < 1 || PART_MAN > 23) begin : g_part_man_range
-      abfp_output_unit_parameter_PART_MAN_out_of_range_1_to_23 u_check ();
-    end
+    `ABFP_CHECK_RANGE(abfp_output_unit, LANES, 1, 256)
+    `ABFP_CHECK_RANGE(abfp_output_unit, ADC_BITS, 2, 16)
+    `ABFP_CHECK_RANGE(abfp_output_unit, SCALE_EXP, 2, 8)
+    `ABFP_CHECK_RANGE(abfp_output_unit, SCALE_MAN, 1, 23)
+    `ABFP_CHECK_RANGE(abfp_output_unit, PART_EXP, 2, 8)
+    `ABFP_CHECK_RANGE(abfp_output_unit, PART_MAN, 1, 23)
     // The accumulator starts from the partial widened exactly, so it must hold every partial.
-    if (ACC_EXP < PART_EXP || ACC_EXP > 8) begin : g_acc_exp_range
-      abfp_output_unit_parameter_ACC_EXP_out_of_range_PART_EXP_to_8 u_check ();
-    end
-    if (ACC_MAN < PART_MAN || ACC_MAN > 23) begin : g_acc_man_range
-      abfp_output_unit_parameter_ACC_MAN_out_of_range_PART_MAN_to_23 u_check ();
-    end
-    if (OUT_EXP < 2 || OUT_EXP > 8) begin : g_out_exp_range
-      abfp_output_unit_parameter_OUT_EXP_out_of_range_2_to_8 u_check ();
-    end
-    if (OUT_MAN < 1 || OUT_MAN > 23) begin : g_out_man_range
-      abfp_output_unit_parameter_OUT_MAN_out_of_range_1_to_23 u_check ();
-    end
+    `ABFP_CHECK_RANGE(abfp_output_unit, ACC_EXP, PART_EXP, 8)
+    `ABFP_CHECK_RANGE(abfp_output_unit, ACC_MAN, PART_MAN, 23)
+    `ABFP_CHECK_RANGE(abfp_output_unit, OUT_EXP, 2, 8)
+    `ABFP_CHECK_RANGE(abfp_output_unit, OUT_MAN, 1, 23)
   endgenerate
 
   localparam integer SCALE_W = 1 + SCALE_EXP + SCALE_MAN;
@@ -88,82 +70,23 @@ module abfp_output_unit #(
   wire advance = ~out_valid_q | out_ready_i;
   wire accept  = in_valid_i & advance;
 
-  // Per-stage beat marks: valid, first tile, last tile.
-  reg  s1_valid_q, s2_valid_q, s3_valid_q, s4_valid_q, s5_valid_q;
-  reg  s1_first_q, s2_first_q, s3_first_q, s4_first_q;
-  reg  s1_last_q, s2_last_q, s3_last_q, s4_last_q, s5_last_q;
-  reg  s1_valid_d, s2_valid_d, s3_valid_d, s4_valid_d, s5_valid_d, out_valid_d;
-  reg  s1_first_d, s2_first_d, s3_first_d, s4_first_d;
-  reg  s1_last_d, s2_last_d, s3_last_d, s4_last_d, s5_last_d;
-
-  always @* begin
-    s1_valid_d  = s1_valid_q;
-    s2_valid_d  = s2_valid_q;
-    s3_valid_d  = s3_valid_q;
-    s4_valid_d  = s4_valid_q;
-    s5_valid_d  = s5_valid_q;
-    out_valid_d = out_valid_q;
-    s1_first_d  = s1_first_q;
-    s2_first_d  = s2_first_q;
-    s3_first_d  = s3_first_q;
-    s4_first_d  = s4_first_q;
-    s1_last_d   = s1_last_q;
-    s2_last_d   = s2_last_q;
-    s3_last_d   = s3_last_q;
-    s4_last_d   = s4_last_q;
-    s5_last_d   = s5_last_q;
-    if (advance) begin
-      s1_valid_d  = in_valid_i;
-      s2_valid_d  = s1_valid_q;
-      s3_valid_d  = s2_valid_q;
-      s4_valid_d  = s3_valid_q;
-      s5_valid_d  = s4_valid_q;
-      out_valid_d = s5_valid_q & s5_last_q;
-      s1_first_d  = first_i;
-      s2_first_d  = s1_first_q;
-      s3_first_d  = s2_first_q;
-      s4_first_d  = s3_first_q;
-      s1_last_d   = last_i;
-      s2_last_d   = s1_last_q;
-      s3_last_d   = s2_last_q;
-      s4_last_d   = s3_last_q;
-      s5_last_d   = s4_last_q;
-    end
-  end
+  // Per-stage beat marks, one shift register that moves with the pipe: bit s-1 of each vector
+  // belongs to stage Ss. The first mark is needed up to S4 (it steers the S5 accumulator), the
+  // valid and last marks up to S5 (S5's last beat loads S6).
+  reg  [4:0] valid_q;  // S1..S5
+  reg  [3:0] first_q;  // S1..S4
+  reg  [4:0] last_q;   // S1..S5
 
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
-      s1_valid_q  <= 1'b0;
-      s2_valid_q  <= 1'b0;
-      s3_valid_q  <= 1'b0;
-      s4_valid_q  <= 1'b0;
-      s5_valid_q  <= 1'b0;
-      out_valid_q <= 1'b0;
-      s1_first_q  <= 1'b0;
-      s2_first_q  <= 1'b0;
-      s3_first_q  <= 1'b0;
-      s4_first_q  <= 1'b0;
-      s1_last_q   <= 1'b0;
-      s2_last_q   <= 1'b0;
-      s3_last_q   <= 1'b0;
-      s4_last_q   <= 1'b0;
-      s5_last_q   <= 1'b0;
-    end else begin
-      s1_valid_q  <= s1_valid_d;
-      s2_valid_q  <= s2_valid_d;
-      s3_valid_q  <= s3_valid_d;
-      s4_valid_q  <= s4_valid_d;
-      s5_valid_q  <= s5_valid_d;
-      out_valid_q <= out_valid_d;
-      s1_first_q  <= s1_first_d;
-      s2_first_q  <= s2_first_d;
-      s3_first_q  <= s3_first_d;
-      s4_first_q  <= s4_first_d;
-      s1_last_q   <= s1_last_d;
-      s2_last_q   <= s2_last_d;
-      s3_last_q   <= s3_last_d;
-      s4_last_q   <= s4_last_d;
-      s5_last_q   <= s5_last_d;
+      {out_valid_q, valid_q, first_q, last_q} <= {1'b0, 5'd0, 4'd0, 5'd0};
+    end else if (advance) begin
+      {out_valid_q, valid_q, first_q, last_q} <= {
+        valid_q[4] & last_q[4],
+        valid_q[3:0], in_valid_i,
+        first_q[2:0], first_i,
+        last_q[3:0], last_i
+      };
     end
   end
 
@@ -234,33 +157,32 @@ module abfp_output_unit #(
           t_d = t;
           u_d = u;
           p_d = p;
-          if (s4_valid_q) begin
-            acc_d = s4_first_q ? p_wide : acc_sum;
+          if (valid_q[3]) begin
+            acc_d = first_q[3] ? p_wide : acc_sum;
           end
-          if (s5_valid_q & s5_last_q) begin
+          if (valid_q[4] & last_q[4]) begin
             y_d = y;
           end
         end
       end
 
+      // The accumulator is state (+0 after reset); the other stage registers are read only
+      // under their beat's valid mark, so they are not reset.
       always @(posedge clk_i or negedge rst_ni) begin
         if (!rst_ni) begin
-          qy_fp32_q <= 32'd0;
-          sy_q      <= 32'd0;
-          t_q       <= 32'd0;
-          u_q       <= 32'd0;
-          p_q       <= {PART_W{1'b0}};
-          acc_q     <= {ACC_W{1'b0}};
-          y_q       <= {OUT_W{1'b0}};
+          acc_q <= {ACC_W{1'b0}};
         end else begin
-          qy_fp32_q <= qy_fp32_d;
-          sy_q      <= sy_d;
-          t_q       <= t_d;
-          u_q       <= u_d;
-          p_q       <= p_d;
-          acc_q     <= acc_d;
-          y_q       <= y_d;
+          acc_q <= acc_d;
         end
+      end
+
+      always @(posedge clk_i) begin
+        qy_fp32_q <= qy_fp32_d;
+        sy_q      <= sy_d;
+        t_q       <= t_d;
+        u_q       <= u_d;
+        p_q       <= p_d;
+        y_q       <= y_d;
       end
 
       assign y_o[lane*OUT_W +: OUT_W] = y_q;

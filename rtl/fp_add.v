@@ -2,6 +2,9 @@
 // round-to-nearest-even, gradual underflow and overflow to infinity. NaN operands and
 // inf + (-inf) give the canonical NaN; an exact zero sum is -0 only when both operands are -0
 // (x + (-x) = +0 under round-to-nearest). Purely combinational.
+`include "abfp_param_check.vh"
+`include "fp_exp_width.vh"
+
 module fp_add #(
   parameter integer EXP = 8,   // exponent bits, 2..8
   parameter integer MAN = 23   // mantissa bits, 1..23
@@ -10,8 +13,12 @@ module fp_add #(
   input  wire [EXP+MAN:0] b_i,
   output wire [EXP+MAN:0] sum_o
 );
-  // Signed exponent width: with E <= 8 and M <= 23 every exponent here lies within +-200.
-  localparam integer EW = 12;
+  generate
+    `ABFP_CHECK_RANGE(fp_add, EXP, 2, 8)
+    `ABFP_CHECK_RANGE(fp_add, MAN, 1, 23)
+  endgenerate
+
+  localparam integer EW = `FP_EXP_W;
   // Guard, round and sticky bits below the larger operand's significand: enough for a
   // correctly rounded sum (only an alignment shift of 0 or 1 can cancel more than one bit,
   // and such a shift loses nothing).

@@ -2,6 +2,9 @@
 // output format holds every input value (e.g. bf16 -> fp32), otherwise rounded once with
 // round-to-nearest-even, gradual underflow and overflow to infinity. Every NaN becomes the
 // canonical NaN; zeros and infinities keep their sign. Purely combinational.
+`include "abfp_param_check.vh"
+`include "fp_exp_width.vh"
+
 module fp_convert #(
   parameter integer IN_EXP  = 8,   // input exponent bits, 2..8
   parameter integer IN_MAN  = 23,  // input mantissa bits, 1..23
@@ -11,8 +14,14 @@ module fp_convert #(
   input  wire [IN_EXP+IN_MAN:0]   a_i,
   output wire [OUT_EXP+OUT_MAN:0] y_o
 );
-  // Signed exponent width: with E <= 8 and M <= 23 every exponent here lies within +-200.
-  localparam integer EW = 12;
+  generate
+    `ABFP_CHECK_RANGE(fp_convert, IN_EXP, 2, 8)
+    `ABFP_CHECK_RANGE(fp_convert, IN_MAN, 1, 23)
+    `ABFP_CHECK_RANGE(fp_convert, OUT_EXP, 2, 8)
+    `ABFP_CHECK_RANGE(fp_convert, OUT_MAN, 1, 23)
+  endgenerate
+
+  localparam integer EW = `FP_EXP_W;
 
   wire                 sign, is_nan, is_inf;
   wire signed [EW-1:0] lsb_exp;

@@ -1,5 +1,8 @@
 // Convert a W-bit two's-complement integer to format (EXP, MAN), rounded once with
 // round-to-nearest-even and overflow to infinity; zero converts to +0. Purely combinational.
+`include "abfp_param_check.vh"
+`include "fp_exp_width.vh"
+
 module fp_int_to_float #(
   parameter integer W   = 8,   // integer width, 2..32
   parameter integer EXP = 8,   // output exponent bits, 2..8
@@ -9,12 +12,12 @@ module fp_int_to_float #(
   output wire [EXP+MAN:0]   y_o
 );
   generate
-    if (W < 2 || W > 32) begin : g_w_range
-      fp_int_to_float_parameter_W_out_of_range_2_to_32 u_check ();
-    end
+    `ABFP_CHECK_RANGE(fp_int_to_float, W, 2, 32)
+    `ABFP_CHECK_RANGE(fp_int_to_float, EXP, 2, 8)
+    `ABFP_CHECK_RANGE(fp_int_to_float, MAN, 1, 23)
   endgenerate
 
-  localparam integer EW = 12;  // signed exponent width; exponents here lie within 0..31
+  localparam integer EW = `FP_EXP_W;
 
   wire         sign      = int_i[W-1];
   // Two's-complement negation is exact in W bits read as unsigned, -2^(W-1) included.

@@ -2,6 +2,9 @@
 // product rounded once to (O_EXP, O_MAN) with round-to-nearest-even, gradual underflow and
 // overflow to infinity. NaN operands and 0 * inf give the canonical NaN; a zero or infinite
 // result has the xor of the operand signs. Purely combinational.
+`include "abfp_param_check.vh"
+`include "fp_exp_width.vh"
+
 module fp_mul #(
   parameter integer A_EXP = 8,   // exponent bits of operand a, 2..8
   parameter integer A_MAN = 23,  // mantissa bits of operand a, 1..23
@@ -14,8 +17,16 @@ module fp_mul #(
   input  wire [B_EXP+B_MAN:0] b_i,
   output wire [O_EXP+O_MAN:0] prod_o
 );
-  // Signed exponent width: with E <= 8 and M <= 23 every exponent here lies within +-700.
-  localparam integer EW = 12;
+  generate
+    `ABFP_CHECK_RANGE(fp_mul, A_EXP, 2, 8)
+    `ABFP_CHECK_RANGE(fp_mul, A_MAN, 1, 23)
+    `ABFP_CHECK_RANGE(fp_mul, B_EXP, 2, 8)
+    `ABFP_CHECK_RANGE(fp_mul, B_MAN, 1, 23)
+    `ABFP_CHECK_RANGE(fp_mul, O_EXP, 2, 8)
+    `ABFP_CHECK_RANGE(fp_mul, O_MAN, 1, 23)
+  endgenerate
+
+  localparam integer EW = `FP_EXP_W;
   localparam integer PW = A_MAN + B_MAN + 2;  // width of the exact significand product
 
   wire                 a_sign, b_sign, a_nan, b_nan, a_inf, b_inf;

@@ -3,9 +3,12 @@
 // zeros; sig_i == 0 gives a zero with sign sign_i. nan_i gives the canonical NaN (sign 0,
 // exponent all ones, only the top mantissa bit set); inf_i gives an infinity with sign sign_i.
 // Purely combinational.
+`include "abfp_param_check.vh"
+`include "fp_exp_width.vh"
+
 module fp_round_pack #(
   parameter integer SIG_W = 24,  // significand width, 1..64
-  parameter integer EW    = 12,  // signed exponent width, 8..16; must hold every exponent seen
+  parameter integer EW    = `FP_EXP_W,  // signed exponent width, 8..16; holds every exponent seen
   parameter integer EXP   = 8,   // output exponent bits, 2..8
   parameter integer MAN   = 23   // output mantissa bits, 1..23
 ) (
@@ -17,18 +20,10 @@ module fp_round_pack #(
   output reg  [EXP+MAN:0]     bits_o
 );
   generate
-    if (SIG_W < 1 || SIG_W > 64) begin : g_sig_w_range
-      fp_round_pack_parameter_SIG_W_out_of_range_1_to_64 u_check ();
-    end
-    if (EW < 8 || EW > 16) begin : g_ew_range
-      fp_round_pack_parameter_EW_out_of_range_8_to_16 u_check ();
-    end
-    if (EXP < 2 || EXP > 8) begin : g_exp_range
-      fp_round_pack_parameter_EXP_out_of_range_2_to_8 u_check ();
-    end
-    if (MAN < 1 || MAN > 23) begin : g_man_range
-      fp_round_pack_parameter_MAN_out_of_range_1_to_23 u_check ();
-    end
+    `ABFP_CHECK_RANGE(fp_round_pack, SIG_W, 1, 64)
+    `ABFP_CHECK_RANGE(fp_round_pack, EW, 8, 16)
+    `ABFP_CHECK_RANGE(fp_round_pack, EXP, 2, 8)
+    `ABFP_CHECK_RANGE(fp_round_pack, MAN, 1, 23)
   endgenerate
 
   localparam integer CW = $clog2(SIG_W + 1);  // width of a leading-zero count 0..SIG_W

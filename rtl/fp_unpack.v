@@ -2,10 +2,13 @@
 // significand and the unbiased exponent of the significand's least significant bit, so that a
 // finite value equals (-1)^sign * sig_o * 2^lsb_exp_o. Subnormals keep a zero hidden bit and
 // the minimum exponent; zeros have sig_o == 0. Purely combinational.
+`include "abfp_param_check.vh"
+`include "fp_exp_width.vh"
+
 module fp_unpack #(
   parameter integer EXP = 8,   // exponent bits, 2..8
   parameter integer MAN = 23,  // mantissa bits, 1..23
-  parameter integer EW  = 12   // width of the signed exponent output, 8..16
+  parameter integer EW  = `FP_EXP_W  // width of the signed exponent output, 8..16
 ) (
   input  wire [EXP+MAN:0]      bits_i,
   output wire                  sign_o,
@@ -15,15 +18,9 @@ module fp_unpack #(
   output wire                  is_inf_o
 );
   generate
-    if (EXP < 2 || EXP > 8) begin : g_exp_range
-      fp_unpack_parameter_EXP_out_of_range_2_to_8 u_check ();
-    end
-    if (MAN < 1 || MAN > 23) begin : g_man_range
-      fp_unpack_parameter_MAN_out_of_range_1_to_23 u_check ();
-    end
-    if (EW < 8 || EW > 16) begin : g_ew_range
-      fp_unpack_parameter_EW_out_of_range_8_to_16 u_check ();
-    end
+    `ABFP_CHECK_RANGE(fp_unpack, EXP, 2, 8)
+    `ABFP_CHECK_RANGE(fp_unpack, MAN, 1, 23)
+    `ABFP_CHECK_RANGE(fp_unpack, EW, 8, 16)
   endgenerate
 
   // Bias and mantissa width as EW-bit constants, so the exponent arithmetic stays in EW bits.

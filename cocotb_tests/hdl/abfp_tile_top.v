@@ -1,7 +1,7 @@
 // Cosimulation top of the end-to-end tile: the RTL input unit and the RTL output unit side by
-// side. The analog array between them (SPEC steps 4-7) is the Python golden model, which reads
-// the input unit's codes and scales and drives the output unit's ADC codes. Test-only: not part
-// of the synthesized design.
+// side. The analog array between them (docs/arithmetic.md steps 4-7) is the Python golden
+// model, which reads the input unit's codes and scales and drives the output unit's ADC codes.
+// Test-only: not part of the synthesized design.
 module abfp_tile_top #(
   parameter integer N         = 128,  // tile width n
   parameter integer P         = 16,   // input elements per beat

@@ -1,4 +1,4 @@
-"""Shared testbench pieces: valid/ready driver and monitor, scoreboard, output-unit models.
+"""Shared testbench pieces: settings, valid/ready driver and monitor, scoreboard, parameter check.
 
 The driver and the monitor act on the falling clock edge and sample the handshake after
 ``ReadOnly``, so Icarus and Verilator see identical behaviour. Cycle numbers are the index of
@@ -8,6 +8,7 @@ design at the rising edge that follows.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,8 +17,8 @@ import numpy as np
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
 from cocotb.utils import get_sim_time
 
-from simulator import FP32, FloatFormat, TileConfig, rescale_accumulate
-from simulator.formats import from_bits, mul, to_bits
+from simulator import FloatFormat, TileConfig
+from simulator.formats import from_bits
 
 CLOCK_PERIOD_NS = 10
 
@@ -31,6 +32,34 @@ def env_int(name: str, default: int) -> int:
         return int(text, 0)
     except ValueError:
         raise ValueError(f"environment variable {name} must be an integer, got {text!r}") from None
+
+
+def tile_config(variable: str = "ABFP_TILE_CONFIG") -> TileConfig:
+    """The bench's ``TileConfig`` from JSON keyword arguments in the environment."""
+    return TileConfig(**json.loads(os.environ.get(variable, "{}")))
+
+
+def check_parameters(dut, expected: Mapping[str, int], source: str) -> None:
+    """Assert that the built design's Verilog parameters equal ``expected``.
+
+    The parameters are read back from the simulator (Icarus shows them; the cocotb runner
+    builds Verilator with ``--public-flat-rw``, which makes them visible too), so a bench can
+    never check a design built for another configuration. ``source`` names where
+    ``expected`` comes from, for the message.
+    """
+    problems = []
+    for name, want in expected.items():
+        handle = getattr(dut, name, None)
+        if handle is None:
+            problems.append(f"{name}: not visible in the built design")
+            continue
+        got = handle.value.to_signed()
+        if got != int(want):
+            problems.append(f"{name} = {got} in the build, {int(want)} from {source}")
+    assert not problems, (
+        f"{dut._name} was built with parameters that differ from the bench's: "
+        + "; ".join(problems)
+    )
 
 
 def current_cycle(period_ns: float = CLOCK_PERIOD_NS) -> int:
@@ -62,18 +91,6 @@ async def pulse_reset(clk, rst_n, idle_inputs: Sequence, cycles: int = 3) -> Non
     await ClockCycles(clk, cycles)
     await FallingEdge(clk)
     rst_n.value = 1
-
-
-def summarize_report(name: str, what: str, mismatches: int, shown: int, lines: list[str],
-                     expected: int, received: int) -> str:  # fmt: skip
-    """A scoreboard report: a header counting ``mismatches`` of kind ``what`` (``shown`` of them
-    detailed in ``lines``), then a line if the transaction counts differ."""
-    lines = list(lines)
-    if mismatches:
-        lines.insert(0, f"{name}: {mismatches} {what} (first {shown} shown)")
-    if received != expected:
-        lines.append(f"{name}: expected {expected} transactions, received {received}")
-    return "\n".join(lines)
 
 
 class ValidReadySource:
@@ -180,16 +197,33 @@ class ValidReadySink:
 
 @dataclass
 class Expected:
-    """One expected transaction: per-lane values and how to explain a lane.
+    """One expected transaction: per-lane bit patterns and how to show and explain a lane.
 
-    ``bits`` holds per-lane bit patterns of ``fmt``, or plain integers (codes, flags) when
-    ``fmt`` is None. ``context(lane)`` returns a text with the model's intermediate values for
-    that lane.
+    Attributes
+    ----------
+    bits : numpy.ndarray
+        Per-lane bit patterns (of ``fmt``; plain integers such as codes when ``fmt`` is None).
+    fmt : FloatFormat, optional
+        Format of every lane, for the default display of a value.
+    context : callable, optional
+        ``lane -> str``: the model's intermediate values for that lane.
+    name : callable, optional
+        ``lane -> str``: what the report calls a lane (default ``lane <k>``).
+    show : callable, optional
+        ``(lane, bits) -> str``: a lane's value as text (default :func:`describe_bits`).
     """
 
     bits: np.ndarray
     fmt: FloatFormat | None = None
     context: Callable[[int], str] | None = None
+    name: Callable[[int], str] | None = None
+    show: Callable[[int, int], str] | None = None
+
+    def lane_name(self, lane: int) -> str:
+        return self.name(lane) if self.name is not None else f"lane {lane}"
+
+    def lane_text(self, lane: int, bits: int) -> str:
+        return self.show(lane, bits) if self.show is not None else describe_bits(bits, self.fmt)
 
 
 def describe_bits(bits: int, fmt: FloatFormat | None) -> str:
@@ -206,42 +240,62 @@ class Scoreboard:
     """Compare received transactions with expected ones, bit for bit, in order.
 
     ``check`` raises ``AssertionError`` with a report naming, for each mismatch, the
-    transaction index, the lane, the expected and received values and bit patterns, and the
-    model's intermediate values for that lane; missing and extra transactions are reported too.
+    transaction index, the lane, the expected and received values and bit patterns, the clock
+    cycle the transaction was seen in (when given) and the model's intermediate values for
+    that lane; missing and extra transactions are reported too.
     """
 
     name: str
     max_report: int = 10
     expected: list[Expected] = field(default_factory=list)
     received: list[np.ndarray] = field(default_factory=list)
+    cycles: list[int | None] = field(default_factory=list)
 
     def expect(self, item: Expected) -> None:
         self.expected.append(item)
 
-    def receive(self, bits: np.ndarray) -> None:
+    def receive(self, bits: np.ndarray, cycle: int | None = None) -> None:
+        """Record one received transaction (``cycle``: when the monitor took it)."""
         self.received.append(np.asarray(bits))
+        self.cycles.append(cycle)
+
+    def mismatches(self) -> int:
+        """Lanes that differ, plus every lane of a missing or extra transaction."""
+        pairs = zip(self.expected, self.received, strict=False)
+        count = sum(int(np.count_nonzero(e.bits != got)) for e, got in pairs)
+        missing = [e.bits for e in self.expected[len(self.received) :]]
+        extra = self.received[len(self.expected) :]
+        return count + sum(np.size(bits) for bits in missing + extra)
 
     def report(self) -> str:
         """The mismatch report; empty when everything matches."""
         lines = []
         mismatches = 0
         for index, (exp, got) in enumerate(zip(self.expected, self.received, strict=False)):
+            cycle = self.cycles[index]
             for lane in np.flatnonzero(exp.bits != got):
                 mismatches += 1
                 if mismatches > self.max_report:
                     continue
                 line = (
-                    f"transaction {index} lane {lane}: expected "
-                    f"{describe_bits(exp.bits[lane], exp.fmt)} got "
-                    f"{describe_bits(got[lane], exp.fmt)}"
+                    f"transaction {index} {exp.lane_name(int(lane))}: expected "
+                    f"{exp.lane_text(int(lane), exp.bits[lane])} got "
+                    f"{exp.lane_text(int(lane), got[lane])}"
                 )
+                if cycle is not None:
+                    line += f" at cycle {cycle}"
                 if exp.context is not None:
                     line += f"\n    model: {exp.context(int(lane))}"
                 lines.append(line)
-        return summarize_report(
-            self.name, "lane mismatches", mismatches, min(mismatches, self.max_report), lines,
-            len(self.expected), len(self.received),
-        )  # fmt: skip
+        if mismatches:
+            shown = min(mismatches, self.max_report)
+            lines.insert(0, f"{self.name}: {mismatches} lane mismatches (first {shown} shown)")
+        if len(self.received) != len(self.expected):
+            lines.append(
+                f"{self.name}: expected {len(self.expected)} transactions, received "
+                f"{len(self.received)}"
+            )
+        return "\n".join(lines)
 
     def check(self) -> None:
         """Raise ``AssertionError`` with the report unless every transaction matched."""
@@ -251,100 +305,3 @@ class Scoreboard:
             np.testing.assert_array_equal(
                 np.stack(self.received), np.stack([e.bits for e in self.expected]), err_msg=text
             )
-
-
-# ---------------------------------------------------------------------------------------
-# Output unit (SPEC steps 8-10)
-
-OUTPUT_UNIT_LATENCY = 6  # cycles from taking a last beat to showing its output
-
-
-def output_cycles(accept_cycles: Sequence[int], last: Sequence[bool]) -> list[int]:
-    """Cycle of every output of the unstalled output unit, from its input beats' cycles.
-
-    With ready held high the pipeline never stalls, so each output appears exactly
-    ``OUTPUT_UNIT_LATENCY`` cycles after its last beat was taken.
-    """
-    return [c + OUTPUT_UNIT_LATENCY for c, end in zip(accept_cycles, last, strict=True) if end]
-
-
-@dataclass
-class TileGroup:
-    """One output beat's worth of work: ``T`` tiles of ``LANES`` rows for one batch row.
-
-    Attributes
-    ----------
-    codes : int32 (LANES, T)
-        ADC codes.
-    w_scale : float32 (LANES, T)
-        Row scales (values of the scale format).
-    x_scale : float32 (T,)
-        Input scales.
-    """
-
-    codes: np.ndarray
-    w_scale: np.ndarray
-    x_scale: np.ndarray
-
-
-class OutputUnitModel:
-    """Golden expectations for ``abfp_output_unit`` from ``simulator.rescale_accumulate``.
-
-    Parameters
-    ----------
-    cfg : TileConfig
-        Tile configuration (ADC bits, formats, K).
-    inject_mismatch : bool
-        Flip the lowest bit of lane 0 of the first expected output (testbench self-check).
-    """
-
-    def __init__(self, cfg: TileConfig, inject_mismatch: bool = False):
-        self.cfg = cfg
-        self.inject_mismatch = inject_mismatch
-        self._injected = False
-
-    def beats(self, group: TileGroup) -> list[dict[str, int]]:
-        """Input beats (signal name to bus value) of one group."""
-        cfg = self.cfg
-        sw_bits = to_bits(group.w_scale, cfg.scale_fmt)
-        sx_bits = to_bits(group.x_scale, cfg.scale_fmt)
-        ntiles = group.codes.shape[1]
-        return [
-            {
-                "qy_i": pack_lanes(group.codes[:, j], cfg.by),
-                "sw_i": pack_lanes(sw_bits[:, j], cfg.scale_fmt.width),
-                "sx_i": int(sx_bits[j]),
-                "first_i": int(j == 0),
-                "last_i": int(j == ntiles - 1),
-            }
-            for j in range(ntiles)
-        ]
-
-    def expected(self, group: TileGroup) -> Expected:
-        """The expected output beat of one group, with the golden stage values per lane."""
-        cfg = self.cfg
-        y, stages = rescale_accumulate(
-            group.codes[None], group.x_scale[None], group.w_scale, cfg, trace=True
-        )
-        bits = to_bits(y[0], cfg.out_fmt)
-        if self.inject_mismatch and not self._injected:
-            bits[0] ^= 1
-            self._injected = True
-        sy = mul(group.w_scale, group.x_scale[None, :], FP32)
-        t = mul(group.codes.astype(np.float64), sy, FP32)
-        u = mul(t, cfg.rescale_constant, FP32)
-        partial, acc = stages["partial"][0], stages["acc"][0]
-
-        def context(lane: int) -> str:
-            tiles = []
-            for j in range(group.codes.shape[1]):
-                tiles.append(
-                    f"tile {j}: qy={int(group.codes[lane, j])} "
-                    f"sw={float(group.w_scale[lane, j])!r} sx={float(group.x_scale[j])!r} "
-                    f"sy={float(sy[lane, j])!r} t={float(t[lane, j])!r} "
-                    f"u={float(u[lane, j])!r} p={float(partial[lane, j])!r} "
-                    f"acc={float(acc[lane, j])!r}"
-                )
-            return "\n      ".join(tiles)
-
-        return Expected(bits=bits, fmt=cfg.out_fmt, context=context)
