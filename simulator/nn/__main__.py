@@ -1,0 +1,178 @@
+"""Command line: ``python -m simulator.nn evaluate --model NAME [options]`` (docs/networks.md)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from simulator.config import NOISE_KINDS
+from simulator.nn.calibrate import calibrate
+from simulator.nn.evaluate import evaluate, load_model, write_json
+from simulator.nn.policy import LayerPolicy, PolicyError
+from simulator.nn.stats import format_table
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr, exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def _bits(text: str) -> dict:
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not bx,bw,by (three integers, e.g. 8,8,8)")
+    return dict(zip(("bx", "bw", "by"), (int(p) for p in parts), strict=True))
+
+
+def _noise(text: str) -> dict:
+    kind, _, amplitude = text.partition(":")
+    if kind not in NOISE_KINDS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: noise kind must be one of {', '.join(NOISE_KINDS)} (e.g. uniform:1)"
+        )
+    if kind == "none":
+        if amplitude:
+            raise argparse.ArgumentTypeError(f"{text!r}: 'none' takes no amplitude")
+        return {"noise": "none"}
+    try:
+        return {"noise": kind, "noise_amplitude": float(amplitude or 1.0)}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: amplitude is not a number") from None
+
+
+def _gain(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m simulator.nn",
+                     description="Real networks on the bit-exact ABFP tile.")  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def model_command(name, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--model", required=True,
+                       help="a shipped model (see `models`) or module:function returning one")
+        p.add_argument("--policy", metavar="FILE", help="policy file (.toml or .json)")
+        p.add_argument("--n", type=_positive_int, help="tile width n")
+        p.add_argument("--gain", type=_gain, help="analog gain G")
+        p.add_argument("--bits", type=_bits, metavar="BX,BW,BY", help="DAC, weight, ADC bits")
+        p.add_argument("--noise", type=_noise, metavar="KIND[:AMPLITUDE]",
+                       help="uniform:1, gaussian:0.5 or none (amplitude in ADC LSB)")
+        return p
+
+    ev = model_command("evaluate", "Evaluate a model in float32 and on the tile.")
+    ev.add_argument("--calibrate", action="store_true",
+                    help="choose each layer's gain from the calibration batch first")
+    ev.add_argument("--seeds", type=_positive_int, default=1, metavar="S",
+                    help="number of noise seeds (default 1)")
+    ev.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    ev.add_argument("--limit", type=_positive_int, metavar="SAMPLES",
+                    help="evaluate the first SAMPLES samples only")
+    ev.add_argument("--batch-size", type=_positive_int, metavar="B",
+                    help="samples per forward pass (results do not depend on it)")
+    ev.add_argument("--stats", action="store_true", help="print per-layer tile statistics")
+    ev.add_argument("--json", metavar="OUT", help="write the results to this JSON file")
+    model_command("layers", "Print a model's layers and the configuration each one gets.")
+    listing = "List the shipped models."
+    sub.add_parser("models", help=listing, description=listing)
+    return parser
+
+
+def _policy(args) -> LayerPolicy:
+    policy = LayerPolicy.load(args.policy) if args.policy else LayerPolicy()
+    changes = {"n": args.n, "gain": args.gain, **(args.bits or {}), **(args.noise or {})}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    try:
+        default = dataclasses.replace(policy.default, **changes)
+    except (TypeError, ValueError) as exc:
+        raise PolicyError(str(exc)) from None
+    return LayerPolicy(default, [{"pattern": p, **r} for p, r in policy.rules])
+
+
+def _models(args) -> int:
+    from simulator.nn import models
+
+    rows = [{"model": s.name, "metric": s.metric, "description": s.description}
+            for s in models.MODELS.values()]  # fmt: skip
+    print(format_table(rows))
+    return 0
+
+
+def _layers(args) -> int:
+    model = load_model(args.model)
+    print(_policy(args).bind(model.layer_names).table())
+    return 0
+
+
+def _evaluate(args) -> int:
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        raise ValueError(f"--json {args.json}: its directory does not exist")
+    model = load_model(args.model)
+    policy = _policy(args).bind(model.layer_names)
+    calibration = None
+    if args.calibrate:
+        result = calibrate(model.forward, model.calibration_batch(), policy, seed=args.seed)
+        policy = result.policy
+        calibration = result.to_dict()
+        print(result.table())
+        print(f"calibration: {result.seconds:.2f} s\n")
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    ev = evaluate(model, policy, seeds=seeds, limit=args.limit, batch_size=args.batch_size,
+                  stats=args.stats, name=args.model)  # fmt: skip
+    ev.calibration = calibration
+    cfg = policy.default
+    print(f"model {ev.model}: {ev.samples} samples, n={cfg.n} bits={cfg.bx}/{cfg.bw}/{cfg.by} "
+          f"gain={cfg.gain:g} noise={cfg.noise}:{cfg.noise_amplitude:g}"
+          f"{' (calibrated gains)' if calibration else ''}, seeds {seeds}")  # fmt: skip
+    print(format_table(ev.rows()))
+    if ev.stats:
+        print()
+        print(format_table(ev.stats))
+    print(f"time: float32 {ev.seconds['float32']:.2f} s, tile {ev.seconds['tile_per_seed']:.2f} "
+          "s per seed")  # fmt: skip
+    if args.json:
+        write_json(args.json, ev.to_dict())
+    return 0
+
+
+_COMMANDS = {"evaluate": _evaluate, "layers": _layers, "models": _models}
+
+
+def _known_errors() -> tuple:
+    errors = [ValueError, OSError, ImportError]
+    try:
+        from simulator.nn.models import ModelFileError, ModelUnavailable
+    except ImportError:
+        return tuple(errors)
+    return tuple(errors + [ModelFileError, ModelUnavailable])
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except _known_errors() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
