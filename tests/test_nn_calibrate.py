@@ -40,7 +40,7 @@ def brute_force(name, call, seed):
 
 def test_calibration_picks_the_brute_force_minimum_per_layer():
     dense, image = batch()
-    result = calibrate(forward, (dense, image), CFG, gains=GAINS, seed=3)
+    result = calibrate(forward, (dense, image), CFG, gains=GAINS, seed=3, criterion="layer")
     fc = brute_force("fc", lambda ops: ops.linear("fc", dense, W1), 3)
     conv = brute_force("conv", lambda ops: ops.conv2d("conv", image, WC, padding="same"), 3)
     for name, errors in (("fc", fc), ("conv", conv)):
@@ -64,6 +64,34 @@ def test_calibration_skips_float32_layers_and_matmuls_not_opted_in():
     assert calibrate(model, x, policy, gains=(1, 2)).gains == {}
     opted = LayerPolicy(CFG, [{"pattern": "mm", "matmul": True}])
     assert set(calibrate(model, x, opted, gains=(1, 2)).gains) == {"fc", "mm"}
+
+
+def _output_error(gains: dict, seed: int) -> float:
+    rules = [{"pattern": name, "gain": g} for name, g in gains.items()]
+    out = forward(TileOps(LayerPolicy(CFG, rules), seed=seed), batch())
+    return float((np.float64(out) - np.float64(forward(Float32Ops(), batch()))) ** 2)
+
+
+def test_output_criterion_never_exceeds_the_best_global_gain_or_the_layer_choice():
+    result = calibrate(forward, batch(), CFG, gains=GAINS, seed=3)
+    assert result.criterion == "output"
+    chosen = result.gains
+    assert result.output_error == _output_error(chosen, 3)
+    global_errors = {g: _output_error({"fc": g, "conv": g}, 3) for g in GAINS}
+    best_global = min(GAINS, key=global_errors.get)
+    assert result.best_global == (best_global, global_errors[best_global])
+    assert result.output_error <= global_errors[best_global]
+    layer_choice = calibrate(forward, batch(), CFG, gains=GAINS, seed=3, criterion="layer").gains
+    assert result.output_error <= _output_error(layer_choice, 3)
+    # the last layer of the pass is at its best given the others
+    for g in GAINS:
+        assert _output_error({**chosen, "conv": g}, 3) >= result.output_error
+    assert result.policy.config("fc").gain == chosen["fc"]
+
+
+def test_unknown_criterion():
+    with pytest.raises(ValueError, match="criterion must be one of"):
+        calibrate(forward, batch(), CFG, gains=GAINS, criterion="mse")
 
 
 def test_recording_ops_records_inputs_without_bias():

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from simulator.config import NOISE_KINDS
-from simulator.nn.calibrate import calibrate
+from simulator.nn.calibrate import CRITERIA, calibrate
 from simulator.nn.evaluate import evaluate, load_model, write_json
 from simulator.nn.policy import LayerPolicy, PolicyError
 from simulator.nn.stats import format_table
@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     ev = model_command("evaluate", "Evaluate a model in float32 and on the tile.")
     ev.add_argument("--calibrate", action="store_true",
                     help="choose each layer's gain from the calibration batch first")
+    ev.add_argument("--criterion", choices=CRITERIA, default="output",
+                    help="what --calibrate minimises: the model output's error (default) or "
+                         "each layer's own error")
     ev.add_argument("--seeds", type=_positive_int, default=1, metavar="S",
                     help="number of noise seeds (default 1)")
     ev.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
@@ -129,7 +132,8 @@ def _evaluate(args) -> int:
     policy = _policy(args).bind(model.layer_names)
     calibration = None
     if args.calibrate:
-        result = calibrate(model.forward, model.calibration_batch(), policy, seed=args.seed)
+        result = calibrate(model.forward, model.calibration_batch(), policy, seed=args.seed,
+                           criterion=args.criterion)  # fmt: skip
         policy = result.policy
         calibration = result.to_dict()
         print(result.table())

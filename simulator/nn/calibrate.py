@@ -1,12 +1,24 @@
 """Per-layer gain calibration from one batch.
 
-Criterion: a float32 forward pass over the calibration batch records every layer's inputs.
-Then, layer by layer and independently of the others, each candidate gain G runs that layer's
-recorded calls through the tile (:class:`~simulator.nn.TileOps`, the layer's own configuration
-from the policy with only G changed, the run's seed and noise) and G is the candidate with the
-smallest squared error of the layer's product (before its bias) against the float32 product of
-the same inputs, summed over the layer's calls; ties go to the earlier candidate. The result is
-the policy with one exact-name rule ``gain = G`` per calibrated layer appended (so it wins).
+Two criteria, both measured on one calibration batch against float32:
+
+``criterion="layer"``: a float32 forward pass over the batch records every layer's inputs. Then,
+layer by layer and independently of the others, each candidate gain G runs that layer's recorded
+calls through the tile (:class:`~simulator.nn.TileOps`, the layer's own configuration from the
+policy with only G changed, the run's seed and noise) and G is the candidate with the smallest
+squared error of the layer's product (before its bias) against the float32 product of the same
+inputs, summed over the layer's calls; ties go to the earlier candidate.
+
+``criterion="output"`` (the default) refines that choice against what the network delivers: the
+squared error of the model's final output on the tile against its float32 output, over the
+batch. It starts from the best of the layer-wise choice and every single global gain (the same
+G for all calibrated layers), then makes one pass over the layers in forward order, trying each
+candidate for one layer with the others fixed and keeping it only when the output error falls.
+So on the calibration batch its output error is never above the best single global gain's. It
+costs about (layers x candidates) tile forward passes of the batch.
+
+The result is the policy with one exact-name rule ``gain = G`` per calibrated layer appended (so
+it wins).
 
 Candidates: by default the powers of two 1 to 64, the gains an analog gain stage selected by a
 digital code provides; any finite positive reals may be given instead (e.g.
@@ -27,9 +39,10 @@ from simulator.nn.ops import Float32Ops, TileOps
 from simulator.nn.policy import LayerPolicy, as_policy, escape_pattern
 from simulator.nn.stats import format_table
 
-__all__ = ["POWERS_OF_TWO", "CalibrationResult", "RecordingOps", "calibrate"]
+__all__ = ["CRITERIA", "POWERS_OF_TWO", "CalibrationResult", "RecordingOps", "calibrate"]
 
 POWERS_OF_TWO = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+CRITERIA = ("layer", "output")
 _PRODUCTS = ("linear", "conv1d", "conv2d", "matmul")
 
 
@@ -75,7 +88,15 @@ class CalibrationResult:
     gains : dict
         Layer name to the chosen gain.
     errors : dict
-        Layer name to ``{gain: squared error}`` for every candidate.
+        Layer name to ``{gain: squared error}`` of the layer's product for every candidate.
+    criterion : str
+        ``"layer"`` or ``"output"``.
+    output_error : float or None
+        With ``criterion="output"``: the squared error of the model's output under the chosen
+        gains; ``None`` otherwise.
+    best_global : tuple or None
+        With ``criterion="output"``: ``(gain, output squared error)`` of the best single
+        global gain, the figure the chosen gains never exceed.
     seconds : float
         Wall time of the calibration (float32 recording pass included).
     """
@@ -84,6 +105,9 @@ class CalibrationResult:
     gains: dict
     errors: dict = field(repr=False)
     seconds: float
+    criterion: str = "layer"
+    output_error: float | None = None
+    best_global: tuple | None = None
 
     def rows(self) -> list[dict]:
         out = []
@@ -98,7 +122,8 @@ class CalibrationResult:
         return format_table(self.rows())
 
     def to_dict(self) -> dict:
-        return {"seconds": self.seconds, "gains": dict(self.gains),
+        return {"seconds": self.seconds, "criterion": self.criterion, "gains": dict(self.gains),
+                "output_error": self.output_error, "best_global": self.best_global,
                 "errors": {k: {str(g): e for g, e in v.items()} for k, v in self.errors.items()}}
 
 
@@ -122,7 +147,36 @@ def _squared_error(ops, calls, reference) -> float:
     return total
 
 
-def calibrate(forward, batch, policy, gains=POWERS_OF_TWO, seed=None) -> CalibrationResult:
+def _gain_rules(gains: dict) -> list[dict]:
+    return [{"pattern": escape_pattern(name), "gain": g} for name, g in gains.items()]
+
+
+def _refine_on_output(forward, batch, policy, chosen, candidates, seed):
+    """``criterion="output"``: (gains, output error, (best global gain, its error))."""
+    reference = np.asarray(forward(Float32Ops(), batch), np.float64)
+
+    def output_error(gains: dict) -> float:
+        out = forward(TileOps(policy.with_rules(_gain_rules(gains)), seed=seed), batch)
+        diff = np.asarray(out, np.float64) - reference
+        return float(np.sum(diff * diff))
+
+    global_errors = {g: output_error(dict.fromkeys(chosen, g)) for g in candidates}
+    best_global = min(candidates, key=global_errors.get)
+    current, best = dict(chosen), output_error(chosen)
+    if global_errors[best_global] < best:
+        current, best = dict.fromkeys(chosen, best_global), global_errors[best_global]
+    for name in chosen:
+        for gain in candidates:
+            if gain == current[name]:
+                continue
+            error = output_error({**current, name: gain})
+            if error < best:
+                current, best = {**current, name: gain}, error
+    return current, best, (best_global, global_errors[best_global])
+
+
+def calibrate(forward, batch, policy, gains=POWERS_OF_TWO, seed=None,
+              criterion="output") -> CalibrationResult:  # fmt: skip
     """Choose each layer's gain from one batch (criterion in the module docstring).
 
     Parameters
@@ -137,12 +191,16 @@ def calibrate(forward, batch, policy, gains=POWERS_OF_TWO, seed=None) -> Calibra
         Candidate gains, powers of two 1..64 by default.
     seed : int, optional
         Noise seed of the tile runs (as :class:`TileOps`).
+    criterion : {"output", "layer"}
+        What the gains minimise (module docstring).
 
     Returns
     -------
     CalibrationResult
     """
     start = time.perf_counter()
+    if criterion not in CRITERIA:
+        raise ValueError(f"calibrate: criterion must be one of {CRITERIA}, got {criterion!r}")
     policy = as_policy(policy)
     candidates = _check_gains(gains)
     recorder = RecordingOps()
@@ -161,6 +219,11 @@ def calibrate(forward, batch, policy, gains=POWERS_OF_TWO, seed=None) -> Calibra
             trial = policy.with_rules([{"pattern": escape_pattern(name), "gain": gain}])
             errors[name][gain] = _squared_error(TileOps(trial, seed=seed), replays, reference)
         chosen[name] = min(candidates, key=lambda g: errors[name][g])  # first of equal minima
-    rules = [{"pattern": escape_pattern(name), "gain": g} for name, g in chosen.items()]
-    calibrated = policy.with_rules(rules)
-    return CalibrationResult(calibrated, chosen, errors, time.perf_counter() - start)
+    output_error = best_global = None
+    if criterion == "output" and chosen:
+        chosen, output_error, best_global = _refine_on_output(
+            forward, batch, policy, chosen, candidates, seed
+        )
+    calibrated = policy.with_rules(_gain_rules(chosen))
+    return CalibrationResult(calibrated, chosen, errors, time.perf_counter() - start,
+                             criterion, output_error, best_global)  # fmt: skip
