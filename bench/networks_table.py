@@ -90,7 +90,8 @@ def measure(name: str, samples, seeds: int, calibrated_widths, log) -> dict:
                 log(f"{name} {bits} n={n} G={gain:g}: {mean(runs, result['metric']):.4f}")
             if n in calibrated_widths:
                 base = LayerPolicy(config(n, bits, CALIBRATION_START_GAIN))
-                cal = calibrate(model.forward, model.calibration_batch(), base, seed=0)
+                cal = calibrate(model.forward, model.calibration_batch(), base, seed=0,
+                                criterion="layer")
                 runs, seconds = tile_metrics(cal.policy)
                 result["cells"].append(
                     {"bits": bits, "n": n, "gain": "calibrated", "gains": cal.gains,
