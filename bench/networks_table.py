@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from simulator import TileConfig  # noqa: E402
 from simulator.nn import Float32Ops, LayerPolicy, TileOps, calibrate  # noqa: E402
 from simulator.nn import models as shipped  # noqa: E402
-from simulator.nn.evaluate import _run  # noqa: E402
+from simulator.nn.evaluate import run_batches  # noqa: E402
 
 WIDTHS = (8, 32, 128)
 GAINS = (1.0, 2.0, 4.0, 8.0, 16.0)
@@ -64,12 +64,12 @@ def measure(name: str, samples, seeds: int, calibrated_widths, log) -> dict:
         start = time.perf_counter()
         runs = []
         for seed in range(seeds):
-            outputs = _run(model, TileOps(policy, seed=seed), data.inputs, count, batch, None)
+            outputs = run_batches(model, TileOps(policy, seed=seed), data.inputs, count, batch)
             runs.append(model.metrics(outputs, labels, reference))
         return runs, (time.perf_counter() - start) / seeds
 
     start = time.perf_counter()
-    reference = _run(model, Float32Ops(), data.inputs, count, batch, None)
+    reference = run_batches(model, Float32Ops(), data.inputs, count, batch)
     float32_seconds = time.perf_counter() - start
     result = {
         "model": name,

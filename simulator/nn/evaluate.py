@@ -45,7 +45,8 @@ def load_model(spec: str):
     return model.load() if hasattr(model, "load") and not hasattr(model, "forward") else model
 
 
-def _batch(inputs, start: int, stop: int):
+def slice_samples(inputs, start: int, stop: int):
+    """Samples ``start:stop`` of ``inputs`` (an array, or a tuple of arrays sliced together)."""
     if isinstance(inputs, tuple):
         return tuple(a[start:stop] for a in inputs)
     return inputs[start:stop]
@@ -111,12 +112,14 @@ class Evaluation:
         }
 
 
-def _run(model, ops, inputs, count, batch_size, bar):
+def run_batches(model, ops, inputs, count, batch_size, bar=None):
+    """``model.forward`` over the first ``count`` samples of ``inputs``, ``batch_size`` at a
+    time, with ``ops.batch_start`` set to each batch's first sample; the outputs concatenated."""
     outputs = []
     for start in range(0, count, batch_size):
         stop = min(start + batch_size, count)
         ops.batch_start = start
-        outputs.append(np.asarray(model.forward(ops, _batch(inputs, start, stop))))
+        outputs.append(np.asarray(model.forward(ops, slice_samples(inputs, start, stop))))
         if bar is not None:
             bar.update(1)
     return np.concatenate(outputs, axis=0)
@@ -157,12 +160,12 @@ def evaluate(model, policy: LayerPolicy, seeds=(0,), limit=None, batch_size=None
     bar = _progress(batches * (1 + len(seeds)), progress)
     try:
         t0 = time.perf_counter()
-        reference = _run(model, Float32Ops(), data.inputs, count, batch, bar)
+        reference = run_batches(model, Float32Ops(), data.inputs, count, batch, bar)
         t1 = time.perf_counter()
         runs, rows = [], None
         for i, seed in enumerate(seeds):
             ops = TileOps(policy, seed=seed, stats=stats and i == 0)
-            out = _run(model, ops, data.inputs, count, batch, bar)
+            out = run_batches(model, ops, data.inputs, count, batch, bar)
             runs.append(model.metrics(out, labels, reference))
             if ops.collect_stats:
                 rows = ops.stats()

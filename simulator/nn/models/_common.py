@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from simulator.nn.evaluate import slice_samples
 from simulator.nn.stats import sqnr_db
 
 
@@ -44,9 +45,7 @@ class EvalData:
 
     def batch(self, start: int, stop: int):
         """The inputs of samples ``start:stop``, in the form ``forward`` takes."""
-        if isinstance(self.inputs, tuple):
-            return tuple(a[start:stop] for a in self.inputs)
-        return self.inputs[start:stop]
+        return slice_samples(self.inputs, start, stop)
 
 
 @dataclass(frozen=True)
