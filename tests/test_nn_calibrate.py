@@ -89,6 +89,25 @@ def test_output_criterion_never_exceeds_the_best_global_gain_or_the_layer_choice
     assert result.policy.config("fc").gain == chosen["fc"]
 
 
+def test_several_seeds_sum_the_errors_of_each():
+    dense, image = batch()
+    both = calibrate(forward, (dense, image), CFG, gains=GAINS, seed=[3, 4], criterion="layer")
+    fc = {g: e3 + e4 for (g, e3), e4 in zip(
+        brute_force("fc", lambda ops: ops.linear("fc", dense, W1), 3).items(),
+        brute_force("fc", lambda ops: ops.linear("fc", dense, W1), 4).values(), strict=True)}
+    assert both.errors["fc"] == fc
+    assert both.gains["fc"] == min(GAINS, key=fc.get)
+    output = calibrate(forward, (dense, image), CFG, gains=GAINS, seed=(3, 4))
+    assert output.output_error == _output_error(output.gains, 3) + _output_error(output.gains, 4)
+
+
+@pytest.mark.parametrize("seed, message", [([], "no noise seed"), ([1, 2.5], "not an integer"),
+                                           ("7", "not an integer")])
+def test_bad_seeds(seed, message):
+    with pytest.raises(ValueError, match=message):
+        calibrate(forward, batch(), CFG, gains=GAINS, seed=seed)
+
+
 def test_unknown_criterion():
     with pytest.raises(ValueError, match="criterion must be one of"):
         calibrate(forward, batch(), CFG, gains=GAINS, criterion="mse")

@@ -232,6 +232,16 @@ def test_resnet8_float32_matches_torch_reference(resnet, torch):
     assert logits.shape == (20, 10)
 
 
+def test_resnet8_calibrates_on_images_it_is_not_evaluated_on(resnet):
+    directory = _common.package_file("foolbox", "data/cifar10_00_3.png", "").parent
+    cifar100 = sorted(directory.glob("cifar100_*.png"))
+    calibration = resnet.calibration_batch()
+    assert calibration.shape == (len(cifar100), 3, 32, 32) and len(cifar100) == 20
+    evaluation = resnet.eval_data().inputs
+    for image in calibration:
+        assert not any(np.array_equal(image, other) for other in evaluation)
+
+
 def test_classification_metrics_definitions():
     reference = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0], [0.0, 1.0]])
     outputs = reference + np.array([[0.0, 2.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])

@@ -254,3 +254,59 @@ def test_scaled_dot_product_attention_bit_exact():
     got = scaled_dot_product_attention(TileOps(policy, seed=2), "s", q, k, v, attn_mask=mask)
     expect = reference_attend(q.numpy(), k.numpy(), v.numpy(), ~mask.numpy(), "s", 2, 8)
     np.testing.assert_array_equal(bits(got), bits(expect[0]))
+
+
+class _Attend(nn.Module):
+    def __init__(self, calls=1, dropout=0.0):
+        super().__init__()
+        self.calls, self.dropout = calls, dropout
+
+    def forward(self, q, k, v):
+        for _ in range(self.calls):
+            out = torch.nn.functional.scaled_dot_product_attention(
+                q, k, v, dropout_p=self.dropout, is_causal=True)
+        return out
+
+
+class _Block(nn.Module):
+    """A module of one's own that calls PyTorch's scaled_dot_product_attention itself."""
+
+    def __init__(self, **attend):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.attend = _Attend(**attend)
+
+    def forward(self, x):
+        h = self.fc(x)
+        return self.attend(h, h, h)
+
+
+def test_convert_routes_a_named_submodules_own_sdpa_calls_to_the_tile():
+    from simulator.nn import TileOps
+    from simulator.nn.torch import scaled_dot_product_attention
+
+    block = _Block()
+    x = torch.randn(2, 2, 5, 8)
+    policy = LayerPolicy(CFG, [{"pattern": "attend.*", "matmul": True}])
+    with torch.no_grad():
+        float_out = block(x)
+        model = convert(block, policy, seed=1, sdpa=["attend"])
+        got = model(x)
+        ops = TileOps(policy.bind(["fc", "attend.qk", "attend.av"]), seed=1)
+        h = torch.from_numpy(ops.linear("fc", x.numpy(), block.fc.weight.numpy(),
+                                        block.fc.bias.numpy()))
+        expect = scaled_dot_product_attention(ops, "attend", h, h, h, is_causal=True)
+    np.testing.assert_array_equal(bits(got), bits(expect))
+    assert not np.array_equal(bits(got), bits(float_out))
+    restore(model)
+    with torch.no_grad():
+        np.testing.assert_array_equal(bits(model(x)), bits(float_out))  # routes removed
+
+
+@pytest.mark.parametrize("attend, message", [({"calls": 2}, "more than once"),
+                                             ({"dropout": 0.1}, "dropout_p")])
+def test_routed_sdpa_refuses_what_the_tile_cannot_run(attend, message):
+    model = convert(_Block(**attend), LayerPolicy(CFG), sdpa=["attend"])
+    with torch.no_grad(), pytest.raises(ValueError, match=message):
+        model(torch.randn(1, 1, 3, 8))
+    assert torch._C._len_torch_function_stack() == 0  # the failed forward left no mode behind

@@ -139,6 +139,16 @@ def _check_gains(gains) -> tuple[float, ...]:
     return tuple(float(g) for g in values)
 
 
+def _check_seeds(seed) -> tuple:
+    seeds = (seed,) if seed is None or isinstance(seed, (int, np.integer)) else tuple(seed)
+    if not seeds:
+        raise ValueError("calibrate: no noise seed given")
+    for s in seeds:
+        if s is not None and (isinstance(s, bool) or not isinstance(s, (int, np.integer))):
+            raise ValueError(f"calibrate: noise seed {s!r} is not an integer")
+    return seeds
+
+
 def _squared_error(ops, calls, reference) -> float:
     total = 0.0
     for (method, args, kwargs), ref in zip(calls, reference, strict=True):
@@ -151,14 +161,17 @@ def _gain_rules(gains: dict) -> list[dict]:
     return [{"pattern": escape_pattern(name), "gain": g} for name, g in gains.items()]
 
 
-def _refine_on_output(forward, batch, policy, chosen, candidates, seed):
+def _refine_on_output(forward, batch, policy, chosen, candidates, seeds):
     """``criterion="output"``: (gains, output error, (best global gain, its error))."""
     reference = np.asarray(forward(Float32Ops(), batch), np.float64)
 
     def output_error(gains: dict) -> float:
-        out = forward(TileOps(policy.with_rules(_gain_rules(gains)), seed=seed), batch)
-        diff = np.asarray(out, np.float64) - reference
-        return float(np.sum(diff * diff))
+        trial = policy.with_rules(_gain_rules(gains))
+        total = 0.0
+        for seed in seeds:
+            diff = np.asarray(forward(TileOps(trial, seed=seed), batch), np.float64) - reference
+            total += float(np.sum(diff * diff))
+        return total
 
     global_errors = {g: output_error(dict.fromkeys(chosen, g)) for g in candidates}
     best_global = min(candidates, key=global_errors.get)
@@ -189,8 +202,9 @@ def calibrate(forward, batch, policy, gains=POWERS_OF_TWO, seed=None,
         The configuration to calibrate; only the gains change.
     gains : iterable of float
         Candidate gains, powers of two 1..64 by default.
-    seed : int, optional
-        Noise seed of the tile runs (as :class:`TileOps`).
+    seed : int or sequence of int, optional
+        Noise seed of the tile runs (as :class:`TileOps`); with several, every error is the sum
+        over the seeds, so the choice does not follow one noise draw.
     criterion : {"output", "layer"}
         What the gains minimise (module docstring).
 
@@ -203,6 +217,7 @@ def calibrate(forward, batch, policy, gains=POWERS_OF_TWO, seed=None,
         raise ValueError(f"calibrate: criterion must be one of {CRITERIA}, got {criterion!r}")
     policy = as_policy(policy)
     candidates = _check_gains(gains)
+    seeds = _check_seeds(seed)
     recorder = RecordingOps()
     forward(recorder, batch)
     chosen, errors = {}, {}
@@ -217,12 +232,13 @@ def calibrate(forward, batch, policy, gains=POWERS_OF_TWO, seed=None,
         errors[name] = {}
         for gain in candidates:
             trial = policy.with_rules([{"pattern": escape_pattern(name), "gain": gain}])
-            errors[name][gain] = _squared_error(TileOps(trial, seed=seed), replays, reference)
+            errors[name][gain] = sum(_squared_error(TileOps(trial, seed=s), replays, reference)
+                                     for s in seeds)  # fmt: skip
         chosen[name] = min(candidates, key=lambda g: errors[name][g])  # first of equal minima
     output_error = best_global = None
     if criterion == "output" and chosen:
         chosen, output_error, best_global = _refine_on_output(
-            forward, batch, policy, chosen, candidates, seed
+            forward, batch, policy, chosen, candidates, seeds
         )
     calibrated = policy.with_rules(_gain_rules(chosen))
     return CalibrationResult(calibrated, chosen, errors, time.perf_counter() - start,

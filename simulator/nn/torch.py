@@ -14,9 +14,12 @@ passed in is itself converted); an attention module ``attn`` becomes the layers 
 times ``V``) and ``attn.out_proj``. ``attn.qk`` and ``attn.av`` are activation products: they
 run on the tile only where the policy sets ``matmul = true`` for them.
 
-Modules that call ``torch.nn.functional.scaled_dot_product_attention`` themselves are not
-changed; they may call :func:`scaled_dot_product_attention` here instead (names listed in
-``convert(..., sdpa=[...])``), whose two products are layers of the same kind.
+A module that calls ``torch.nn.functional.scaled_dot_product_attention`` itself keeps its
+class: named in ``convert(..., sdpa=[name])``, its calls of that function during its own forward
+are routed to :func:`scaled_dot_product_attention` here (a ``TorchFunctionMode`` entered for the
+length of the submodule's forward), whose two products are the layers ``name.qk`` and
+``name.av``. Code may also call :func:`scaled_dot_product_attention` directly under a name
+listed in ``sdpa``.
 
 A linear layer's axis 0 is taken as the batch (``ops.batch_start``, see
 :mod:`simulator.nn.ops`); attention inputs are put batch-first before their products.
@@ -244,6 +247,60 @@ def scaled_dot_product_attention(ops, name, query, key, value, attn_mask=None, i
     return torch.from_numpy(np.ascontiguousarray(out)).to(query.device, query.dtype)
 
 
+_SDPA_PARAMETERS = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale",
+                    "enable_gqa")  # fmt: skip
+
+
+def _sdpa_router(name: str, ops):
+    """Forward pre-hook and hook of submodule ``name``: for the length of its forward, its calls
+    of PyTorch's scaled_dot_product_attention run :func:`scaled_dot_product_attention`."""
+    torch = _torch()
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    class Route(torch.overrides.TorchFunctionMode):
+        calls = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func is not sdpa:
+                return func(*args, **kwargs)
+            call = {**dict(zip(_SDPA_PARAMETERS, args, strict=False)), **kwargs}
+            if call.pop("dropout_p", 0.0) or call.pop("enable_gqa", False):
+                raise ValueError(f"layer {name!r}: scaled_dot_product_attention with dropout_p "
+                                 "or enable_gqa is not supported on the tile (call it with "
+                                 "dropout_p=0, e.g. in eval mode)")  # fmt: skip
+            self.calls += 1
+            if self.calls > 1:  # a second call would share the layer's noise stream
+                raise ValueError(f"layer {name!r}: its forward calls scaled_dot_product_attention "
+                                 "more than once; one call per named module")  # fmt: skip
+            return scaled_dot_product_attention(ops, name, **call)
+
+    active = []
+
+    def enter(_module, _inputs):
+        active.append(Route())
+        active[-1].__enter__()
+
+    def leave(_module, _inputs, _output):
+        active.pop().__exit__(None, None, None)
+
+    return enter, leave
+
+
+def _route_sdpa(module, names, ops) -> list:
+    """Hook the named submodules of ``module`` (see :func:`_sdpa_router`); their handles."""
+    handles = []
+    for name in names:
+        try:
+            target = module.get_submodule(name)
+        except AttributeError:
+            continue  # a name for direct calls of scaled_dot_product_attention only
+        enter, leave = _sdpa_router(name, ops)
+        handles.append(target.register_forward_pre_hook(enter))
+        handles.append(target.register_forward_hook(leave, always_call=True))
+    return handles
+
+
 def _targets(module, attention: bool):
     """(qualified name, module, tile class) of every module to convert, outermost first."""
     base, replacements, mha = _modules()
@@ -286,8 +343,10 @@ def convert(module, policy, seed=0, attention=False, stats=False, sdpa=()):
     stats : bool
         Collect per-layer statistics (``tile_ops(module).stats()``).
     sdpa : iterable of str
-        Names under which the module calls :func:`scaled_dot_product_attention`; their layers
-        ``name.qk`` and ``name.av`` join the bound policy's layer names.
+        Attention layer names: ``name.qk`` and ``name.av`` join the bound policy's layer names.
+        Where ``name`` is a submodule, its own calls of PyTorch's
+        ``scaled_dot_product_attention`` run on the tile (module docstring); other names are for
+        direct calls of :func:`scaled_dot_product_attention`.
 
     Returns
     -------
@@ -296,6 +355,7 @@ def convert(module, policy, seed=0, attention=False, stats=False, sdpa=()):
     """
     if isinstance(sdpa, str):
         raise TypeError("convert: sdpa is a list of names, not one string")
+    sdpa = list(sdpa)
     targets = _targets(module, attention)
     if not targets:
         raise ValueError("convert: the module holds no nn.Linear, nn.Conv1d or nn.Conv2d")
@@ -306,8 +366,11 @@ def convert(module, policy, seed=0, attention=False, stats=False, sdpa=()):
     names = [layer for _, tile in tiles for layer, _ in tile.layers()]
     names += [f"{prefix}.{product}" for prefix in sdpa for product in ("qk", "av")]
     ops.policy = ops.policy.bind(names)
+    routes = _route_sdpa(module, sdpa, ops)
     for name, tile in tiles:
         module = _replace(module, name, tile)
+    if routes:
+        tiles[0][1].__dict__["sdpa_routes"] = routes  # removed by restore()
     return module
 
 
@@ -317,8 +380,11 @@ def _tile_modules(module):
 
 
 def restore(module):
-    """Put back the original modules of every tile module; returns the (root) module."""
+    """Put back the original modules of every tile module and remove the routes of
+    scaled_dot_product_attention; returns the (root) module."""
     for name, tile in _tile_modules(module):
+        for handle in tile.__dict__.pop("sdpa_routes", ()):
+            handle.remove()
         module = _replace(module, name, tile.original)
     return module
 

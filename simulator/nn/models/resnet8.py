@@ -22,6 +22,9 @@ Evaluation data: the 20 labelled CIFAR-10 test images that ``foolbox==3.3.4`` sh
 (``foolbox/data/cifar10_XX_LABEL.png``, the first 20 images of the CIFAR-10 test set), scaled
 as the model was trained: ``(pixel - 128) / 128``. The package reports 80.9% top-1 for this
 float model on the whole 10 000-image test set (81.5% for its int8 ``.tflite``).
+Calibration batch: the 20 CIFAR-100 test images foolbox ships beside them
+(``cifar100_XX_LABEL.png``, 32x32 natural images from the same source as CIFAR-10), so no
+evaluation image is calibrated on.
 Metrics: ``top1``, ``agreement`` (top-1 equal to float32's), ``sqnr_db`` (logits).
 """
 
@@ -56,7 +59,11 @@ H5_MEMBER = "image_classification.h5"
 CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )  # fmt: skip
-IMAGE_NAME = re.compile(r"cifar10_(\d\d)_(\d)\.png")
+# foolbox's file names: cifar10_INDEX_LABEL.png, cifar100_INDEX_LABEL.png
+IMAGE_NAMES = {
+    "cifar10": re.compile(r"cifar10_(\d\d)_(\d)\.png"),
+    "cifar100": re.compile(r"cifar100_(\d\d)_(\d+)\.png"),
+}
 
 # Our layer name -> (Keras conv, Keras batch norm or None, stride); forward order.
 CONVS = {
@@ -209,15 +216,17 @@ def _decode_png(path: Path) -> np.ndarray:
     return out.reshape(height, width, 3).astype(np.uint8)
 
 
-def load_images(directory: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The labelled CIFAR-10 images of ``directory`` in file order: (N, 32, 32, 3) uint8, labels."""
-    files = sorted(p for p in directory.iterdir() if IMAGE_NAME.fullmatch(p.name))
+def load_images(directory: Path, dataset: str = "cifar10") -> tuple[np.ndarray, np.ndarray]:
+    """The labelled images of ``dataset`` ("cifar10" or "cifar100") in ``directory``, in file
+    order: (N, 32, 32, 3) uint8 and their labels."""
+    pattern = IMAGE_NAMES[dataset]
+    files = sorted(p for p in directory.iterdir() if pattern.fullmatch(p.name))
     if not files:
-        raise ModelFileError(f"no cifar10_XX_LABEL.png images in {directory}")
+        raise ModelFileError(f"no {dataset}_XX_LABEL.png images in {directory}")
     images = np.stack([_decode_png(p) for p in files])
     if images.shape[1:] != (32, 32, 3):
-        raise ModelFileError(f"{directory}: CIFAR-10 images must be 32x32 RGB, got {images.shape}")
-    labels = np.array([int(IMAGE_NAME.fullmatch(p.name).group(2)) for p in files], np.int64)
+        raise ModelFileError(f"{directory}: {dataset} images must be 32x32 RGB, got {images.shape}")
+    labels = np.array([int(pattern.fullmatch(p.name).group(2)) for p in files], np.int64)
     return images, labels
 
 
@@ -227,7 +236,7 @@ def preprocess(images: np.ndarray) -> np.ndarray:
 
 
 class ResNet8(LoadedModel):
-    """The loaded model (see the module docstring); calibration batch: the first 8 images."""
+    """The loaded model (see the module docstring)."""
 
     name = NAME
     layer_names = [*CONVS, "dense"]
@@ -273,7 +282,8 @@ def load(archive: Path | None = None, images_dir: Path | None = None) -> ResNet8
     params = _read_weights(archive)
     images, labels = load_images(Path(images_dir))
     inputs = preprocess(images)
-    return ResNet8(params, EvalData(inputs, labels, batch_size=len(labels)), inputs[:8])
+    calibration = preprocess(load_images(Path(images_dir), "cifar100")[0])
+    return ResNet8(params, EvalData(inputs, labels, batch_size=len(labels)), calibration)
 
 
 SPEC = ModelSpec(
