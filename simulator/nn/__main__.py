@@ -1,4 +1,6 @@
-"""Command line: ``python -m simulator.nn evaluate --model NAME [options]`` (docs/networks.md)."""
+"""Command line: ``python -m simulator.nn evaluate --model NAME [options]`` (docs/networks.md)
+and ``python -m simulator.nn finetune --model NAME --method dnf|qat --out DIR [options]``
+(docs/finetuning.md)."""
 
 from __future__ import annotations
 
@@ -93,6 +95,30 @@ def _parser() -> argparse.ArgumentParser:
                     help="samples per forward pass (results do not depend on it)")
     ev.add_argument("--stats", action="store_true", help="print per-layer tile statistics")
     ev.add_argument("--json", metavar="OUT", help="write the results to this JSON file")
+    ev.add_argument("--weights", metavar="FILE",
+                    help="the model's weights from this file (e.g. a finetune's weights.npz)")
+    ft = model_command("finetune", "Finetune a model for the tile (DNF or QAT) and evaluate "
+                                   "it on the bit-exact tile after every epoch.")
+    ft.add_argument("--method", required=True, help="dnf or qat")
+    ft.add_argument("--epochs", type=_positive_int, default=1, help="epochs (default 1)")
+    ft.add_argument("--out", required=True, metavar="DIR",
+                    help="directory for weights.npz and finetune.json")
+    ft.add_argument("--seed", type=int, default=0,
+                    help="seed of shuffling, training noise and histogram (default 0)")
+    ft.add_argument("--lr", type=_gain, default=3e-4, help="Adam learning rate (default 3e-4)")
+    ft.add_argument("--batch-size", type=_positive_int, default=64, metavar="B",
+                    help="samples per training step (default 64)")
+    ft.add_argument("--train-limit", type=_positive_int, metavar="SAMPLES",
+                    help="train on the first SAMPLES training samples only")
+    ft.add_argument("--histogram-batch", type=_positive_int, default=256, metavar="SAMPLES",
+                    help="DNF: training samples that make the histograms (default 256)")
+    ft.add_argument("--eval-limit", type=_positive_int, metavar="SAMPLES",
+                    help="evaluate on the first SAMPLES test samples only")
+    ft.add_argument("--eval-seeds", type=_positive_int, default=1, metavar="S",
+                    help="tile noise seeds 0..S-1 of each evaluation (default 1)")
+    ft.add_argument("--threads", type=_positive_int, default=1,
+                    help="torch threads (default 1; results are reproducible per count)")
+    ft.add_argument("--weights", metavar="FILE", help="start from these weights")
     model_command("layers", "Print a model's layers and the configuration each one gets.")
     listing = "List the shipped models."
     sub.add_parser("models", help=listing, description=listing)
@@ -128,7 +154,7 @@ def _layers(args) -> int:
 def _evaluate(args) -> int:
     if args.json and not Path(args.json).resolve().parent.is_dir():
         raise ValueError(f"--json {args.json}: its directory does not exist")
-    model = load_model(args.model)
+    model = load_model(args.model, args.weights)
     policy = _policy(args).bind(model.layer_names)
     calibration = None
     if args.calibrate:
@@ -157,7 +183,30 @@ def _evaluate(args) -> int:
     return 0
 
 
-_COMMANDS = {"evaluate": _evaluate, "layers": _layers, "models": _models}
+def _finetune(args) -> int:
+    from simulator.nn import finetune
+
+    def report(figures):
+        tile = ", ".join(f"{k} {v:.4f}" for k, v in figures["tile"].items())
+        took = (f", train {figures['train_seconds']:.1f} s, loss {figures['train_loss']:.4f}"
+                if "train_seconds" in figures else "")  # fmt: skip
+        print(f"epoch {figures['epoch']}: tile {tile} ({figures['samples']} samples, "
+              f"eval {figures['eval_seconds']:.1f} s){took}", flush=True)
+
+    result = finetune.finetune(
+        args.model, args.method, _policy(args), epochs=args.epochs, seed=args.seed, lr=args.lr,
+        batch_size=args.batch_size, train_limit=args.train_limit,
+        histogram_batch=args.histogram_batch, eval_limit=args.eval_limit,
+        eval_seeds=range(args.eval_seeds), threads=args.threads, weights=args.weights,
+        on_epoch=report,
+    )
+    weights, figures = finetune.save(result, args.out)
+    print(f"wrote {weights} and {figures}; evaluate with "
+          f"{finetune.get_task(args.model).weights_hint.replace('PATH', repr(str(weights)))}")
+    return 0
+
+
+_COMMANDS = {"evaluate": _evaluate, "finetune": _finetune, "layers": _layers, "models": _models}
 
 
 def _known_errors() -> tuple:

@@ -9,6 +9,7 @@ spec whose function returns such a model (or a spec with a ``load()``).
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import math
 import os
@@ -26,8 +27,22 @@ from simulator.nn.policy import LayerPolicy
 __all__ = ["Evaluation", "evaluate", "load_model", "versions", "write_json"]
 
 
-def load_model(spec: str):
-    """A loaded model from a registry name (``"resnet8"``) or ``"package.module:function"``."""
+def load_model(spec: str, weights=None):
+    """A loaded model from a registry name (``"resnet8"``) or ``"package.module:function"``;
+    ``weights``, a file of the model's own format (e.g. finetuned weights), replaces its
+    shipped weights where its loader takes a ``weights`` argument."""
+    if weights is not None:
+        if ":" in spec:
+            raise ValueError(f"model {spec!r}: weights are given by the function itself, "
+                             "not with a weights file")  # fmt: skip
+        from simulator.nn import models
+
+        load = models.get(spec).load
+        if "weights" not in inspect.signature(load).parameters:
+            raise ValueError(f"model {spec!r} takes no weights file")
+        if not Path(weights).is_file():
+            raise ValueError(f"model {spec!r}: weights file {weights} does not exist")
+        return load(weights=Path(weights))
     if ":" in spec:
         module_name, _, attr = spec.partition(":")
         try:
