@@ -45,6 +45,7 @@ $(STAMP): pyproject.toml
 # The main job: end-to-end tile cosimulation (SIM=icarus|verilator, WAVES=1 for a waveform).
 sim: setup
 	$(RUN_ENV) $(PY) cocotb_tests/tile_sim.py --sim $(SIM) $(if $(WAVES),--waves)
+	$(RUN_ENV) $(PY) cocotb_tests/tile_ctrl_sim.py --sim $(SIM) $(if $(WAVES),--waves)
 
 test: setup
 	$(RUN_ENV) $(PY) -m pytest -n $(JOBS) -q

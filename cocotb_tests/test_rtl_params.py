@@ -23,7 +23,11 @@ _RULE = re.compile(r"`ABFP_CHECK_RULE\((\w+),\s*(\w+),")
 _MODULE = re.compile(r"^module\s+(\w+)", re.M)
 
 # Parameter values that break each rule that is not a range, over the module's defaults.
-RULE_VIOLATIONS = {("abfp_input_unit", "P_must_divide_N"): {"N": 12, "P": 5}}
+RULE_VIOLATIONS = {
+    ("abfp_input_unit", "P_must_divide_N"): {"N": 12, "P": 5},
+    ("abfp_tile", "P_must_divide_N"): {"N": 12, "P": 5},
+    ("abfp_tile", "ADC_SHARE_must_divide_LANES"): {"LANES": 4, "ADC_SHARE": 3},
+}
 
 
 @dataclass(frozen=True)

@@ -211,6 +211,39 @@ register(
 )
 
 
+
+def _tile_parameters(cfg) -> dict:
+    return _input_parameters(cfg) | _output_parameters(cfg)
+
+
+def _tile_rules(params: dict) -> None:
+    _p_divides_n(params)
+    if params["LANES"] % params["ADC_SHARE"]:
+        raise ValueError(
+            f"abfp_tile.ADC_SHARE = {params['ADC_SHARE']} must divide LANES = {params['LANES']} "
+            "(whole ADC beats per group)"
+        )
+
+
+register(
+    RtlUnit(
+        name="tile",
+        top="abfp_tile",
+        tile_parameters=_tile_parameters,
+        extra={
+            "P": (16, 1, 1024),
+            "LANES": (4, 1, 256),
+            "ADC_SHARE": (1, 1, 256),
+            "TILE_BITS": (2, 1, 8),
+            "GROUP_BITS": (2, 1, 8),
+            "ROW_BITS": (16, 1, 31),
+        },
+        ranges={"N": (1, 1024)},
+        check=_tile_rules,
+    )
+)
+
+
 def tool_environment(sim: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """A copy of ``base`` (default ``os.environ``) set up to build and run on ``sim``.
 
