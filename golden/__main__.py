@@ -82,6 +82,13 @@ def _cmd_regenerate(args) -> int:
 def _cmd_check(args) -> int:
     from golden.simulate import run_bench
 
+    given = [name for name, value in (("SET", args.set), ("--sets", args.sets),
+                                      ("--seeds", args.seeds)) if value]  # fmt: skip
+    if len(given) != 1:
+        raise SystemExit("check: give one of SET, --sets DIR... or --seeds FIRST:LAST"
+                         + (f" (got {' and '.join(given)})" if given else ""))  # fmt: skip
+    if not args.set:
+        return _cmd_check_many(args)
     vset = load(args.set)
     failures = 0
     for sim in args.sim:
@@ -95,6 +102,47 @@ def _cmd_check(args) -> int:
                 failures += 1
                 print(result.output, file=sys.stderr)
     return 1 if failures else 0
+
+
+def _cmd_check_many(args) -> int:
+    """Many sets (or a set per stimulus seed) as Dask tasks; one combined summary."""
+    from golden import distributed
+    from simulator.sweep import engine
+
+    units = args.unit or list(KINDS)
+    if args.sets:
+        sets = [str(load(path).path) for path in args.sets]  # verified here: fail early
+    else:
+        seeds = distributed.seed_range(args.seeds)
+        config = tile_config(args.config, [], {}).to_dict()
+    address = engine.scheduler_address(args.scheduler)
+    client = None if address == "none" else engine.connect(address, args.workers,
+                                                           args.connect_timeout)  # fmt: skip
+
+    def report(run):
+        status = "ok" if run.ok else "FAILED"
+        print(f"{run.set} {run.sim:9s} {run.unit:6s} {run.passed} passed, {run.failed} failed "
+              f"(exit {run.returncode}, {run.seconds:.2f} s) {status}", flush=True)
+        if not run.ok:
+            print(run.output, file=sys.stderr)
+
+    try:
+        if not args.sets:
+            make = distributed.generate_set
+            sets = ([make(config, s, args.count, args.work) for s in seeds] if client is None
+                    else [client.submit(make, config, s, args.count, args.work, pure=False)
+                          for s in seeds])  # fmt: skip
+        runs = distributed.check_sets(sets, args.sim, units, stall_seed=args.stall_seed,
+                                      stall_pct=args.stall_pct, client=client,
+                                      on_result=report)  # fmt: skip
+    finally:
+        if client is not None:
+            engine.disconnect(client)
+    failed = sum(not run.ok for run in runs)
+    where = "here" if client is None else f"on {address}"
+    print(f"{len(runs)} benches on {len(runs) // (len(args.sim) * len(units))} sets ({where}): "
+          f"{len(runs) - failed} passed, {failed} failed: {'FAILED' if failed else 'ok'}")
+    return 1 if failed else 0
 
 
 def _cmd_bench(args) -> int:
@@ -142,8 +190,24 @@ def _parser() -> argparse.ArgumentParser:
     _add_output_arguments(reg)
     reg.set_defaults(func=_cmd_regenerate)
 
-    chk = sub.add_parser("check", help="run the Verilog vector benches on a set")
-    chk.add_argument("set", help="vector set directory")
+    chk = sub.add_parser("check", help="run the Verilog vector benches on a set, or on many "
+                         "sets as Dask tasks")  # fmt: skip
+    chk.add_argument("set", nargs="?", help="vector set directory")
+    many = chk.add_argument_group("many sets, as Dask tasks with one combined summary")
+    many.add_argument("--sets", nargs="+", metavar="DIR", help="vector set directories")
+    many.add_argument("--seeds", metavar="FIRST:LAST",
+                      help="generate and check one set per stimulus seed FIRST..LAST")
+    many.add_argument("--config", help="with --seeds: TOML file of TileConfig fields")
+    many.add_argument("--count", type=int, default=200,
+                      help="with --seeds: random transactions per kind (default 200)")
+    many.add_argument("--work", default="build/golden/seeds",
+                      help="with --seeds: where the sets go (default build/golden/seeds)")
+    many.add_argument("--scheduler", metavar="ADDRESS",
+                      help="none (here), local (default: a LocalCluster sized to the machine) "
+                           "or tcp://host:port; default $DASK_SCHEDULER_ADDRESS if set")
+    many.add_argument("--workers", type=int, help="workers of the local cluster")
+    many.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
+                      help="seconds to wait for a scheduler (default 10)")
     chk.add_argument("--sim", action="append", choices=("icarus", "verilator"),
                      help="simulator (repeatable; default icarus)")
     chk.add_argument("--unit", action="append", choices=tuple(KINDS),
@@ -163,11 +227,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _scheduler_error() -> type:
+    """The sweep engine's error for an unreachable scheduler (imports no Dask)."""
+    from simulator.sweep.engine import SchedulerError
+
+    return SchedulerError
+
+
 def main(argv=None) -> int:
     """Entry point of ``python -m golden``; returns the exit status.
 
-    1 for a bad set, setting or failing bench, 2 for a destination that cannot be written,
-    130 after Ctrl-C (temporary files removed).
+    1 for a bad set, setting or failing bench, 2 for a destination that cannot be written or
+    an unreachable Dask scheduler, 130 after Ctrl-C (temporary files removed).
     """
     args = _parser().parse_args(argv)
     if getattr(args, "sim", None) is None and args.command == "check":
@@ -175,6 +246,9 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except DestinationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except _scheduler_error() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (SetError, ValueError, RuntimeError) as exc:
