@@ -38,7 +38,7 @@ CALIBRATION_START_GAIN = 8.0
 # model -> (samples evaluated (None: all), seeds, widths calibrated): what fits in about
 # 25 CPU minutes on two cores. minilm's first 10 samples are Lee documents (45 rated pairs).
 RUNS = {
-    "resnet8": (None, 3, WIDTHS),
+    "resnet8": (None, 10, WIDTHS),
     "fmnist-cnn": (1000, 3, WIDTHS),
     "minilm": (10, 1, (128,)),
 }
