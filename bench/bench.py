@@ -1,6 +1,8 @@
 """Benchmark of the golden model's fast path against the float32 product of the same shape.
 
 For each workload, in one process: the float32 NumPy product ``x @ w.T``, ``abfp_linear``
+(with the dot products that ``ABFP_GEMM`` picks by default, or the product a row forces:
+inline, int8 or blas; a forced product that cannot run here gives a row saying why)
 (weights converted once with ``quantize_weights``, as the hardware holds them; one row also
 times raw weights) and, on a tiny shape, the pure-Python reference ``tests/reference.py``.
 Each time is the median of several runs, taken in three blocks that alternate between the
@@ -9,6 +11,7 @@ of one ``abfp_linear`` call (beyond its inputs and output) is measured in a fres
 per workload, two ways: tracemalloc's peak (NumPy allocations; arrays that numba allocates inside
 a kernel are not traced) and the growth of the peak resident set (VmHWM, reset through
 /proc/self/clear_refs, with glibc's mmap threshold fixed so freed buffers leave the process).
+A last fresh process times the import and the first call on the headline's cached kernels.
 
 Usage: ``python bench/bench.py [--quick] [--json PATH] [--repeats R]``.
 """
@@ -16,6 +19,7 @@ Usage: ``python bench/bench.py [--quick] [--json PATH] [--repeats R]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -32,10 +36,13 @@ import threadpoolctl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from simulator import TileConfig, abfp_linear, quantize_weights  # noqa: E402
+from simulator import TileConfig, _kernels, abfp_linear, quantize_weights  # noqa: E402
 from simulator import noise as noise_of  # noqa: E402
 
 HEADLINE = dict(n=128, bx=8, bw=8, by=8, gain=8.0, noise="uniform")
+# 7-bit weights: the int8 product is exact for them even where the CPU's int8 kernels add
+# pairs of products in saturating 16-bit arithmetic (AVX2 without VNNI), unlike 8/8.
+SEVEN_BIT_W = {**HEADLINE, "bw": 7}
 
 
 def workloads(quick: bool) -> list[dict]:
@@ -45,8 +52,15 @@ def workloads(quick: bool) -> list[dict]:
         dict(name="headline", b=full, k=full, n_out=full, cfg=HEADLINE),
         dict(name="headline, raw w", b=full, k=full, n_out=full, cfg=HEADLINE, raw_w=True),
         dict(name="headline", b=full, k=full, n_out=full, cfg=HEADLINE, threads=1),
+        dict(name="headline", b=full, k=full, n_out=full, cfg=HEADLINE, product="int8"),
+        dict(name="headline", b=full, k=full, n_out=full, cfg=HEADLINE, product="blas"),
+        dict(name="bw=7", b=full, k=full, n_out=full, cfg=SEVEN_BIT_W),
+        dict(name="bw=7", b=full, k=full, n_out=full, cfg=SEVEN_BIT_W, product="int8"),
+        dict(name="bw=7", b=full, k=full, n_out=full, cfg=SEVEN_BIT_W, product="blas"),
         dict(name="n=32", b=full, k=full, n_out=full, cfg={**HEADLINE, "n": 32}),
+        dict(name="n=32", b=full, k=full, n_out=full, cfg={**HEADLINE, "n": 32}, product="blas"),
         dict(name="n=8", b=full, k=full, n_out=full, cfg={**HEADLINE, "n": 8}),
+        dict(name="n=8", b=full, k=full, n_out=full, cfg={**HEADLINE, "n": 8}, product="blas"),
         dict(name="noise off", b=full, k=full, n_out=full, cfg={**HEADLINE, "noise": "none"}),
         dict(
             name="gaussian noise", b=full, k=full, n_out=full, cfg={**HEADLINE, "noise": "gaussian"}
@@ -155,8 +169,34 @@ def operands(spec):
     return x, w
 
 
+@contextlib.contextmanager
+def forced_product(spec):
+    """``ABFP_GEMM`` set to the workload's product (``auto`` unless it names one)."""
+    saved = os.environ.get("ABFP_GEMM")
+    os.environ["ABFP_GEMM"] = spec.get("product", "auto")
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["ABFP_GEMM"]
+        else:
+            os.environ["ABFP_GEMM"] = saved
+
+
 def time_workload(spec, repeats: int) -> dict:
+    """The row of one workload; a product that cannot run here gives a row with its reason."""
+    with forced_product(spec):
+        try:
+            return _time_workload(spec, repeats)
+        except RuntimeError as error:  # ABFP_GEMM=int8 where the int8 product is not exact
+            shape = [spec["b"], spec["k"], spec["n_out"]]
+            config = TileConfig(**spec["cfg"]).to_dict()
+            return {"name": spec["name"], "shape": shape, "config": config, "skipped": str(error)}
+
+
+def _time_workload(spec, repeats: int) -> dict:
     cfg = TileConfig(**spec["cfg"])
+    product = _kernels.product_path(cfg.n, cfg.mx, cfg.mw)
     x, w = operands(spec)
     weights = w if spec.get("raw_w") else quantize_weights(w, cfg)
     threads = spec.get("threads")
@@ -176,6 +216,7 @@ def time_workload(spec, repeats: int) -> dict:
         "shape": [spec["b"], spec["k"], spec["n_out"]],
         "config": cfg.to_dict(),
         "weights": "raw" if spec.get("raw_w") else "quantized",
+        "product": product,
         "numba_threads": used[0],
         "blas_threads": used[1],
         "f32_s": t_f32,
@@ -244,7 +285,8 @@ def measure_memory_here(spec) -> dict:
 
 
 def measure_memory(spec) -> dict:
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="65536")
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="65536",
+               ABFP_GEMM=spec.get("product", "auto"))  # fmt: skip
     proc = subprocess.run(
         [sys.executable, __file__, "--memory-of", json.dumps(spec)],
         capture_output=True, text=True, env=env, check=False,
@@ -252,6 +294,36 @@ def measure_memory(spec) -> dict:
     if proc.returncode:
         return {"memory_error": proc.stderr.strip().splitlines()[-1:]}
     return json.loads(proc.stdout)
+
+
+# ---- a second process: import and first call on cached kernels -----------------------------
+
+_FIRST_CALL = """
+import time
+t0 = time.perf_counter()
+import numpy as np
+from simulator import TileConfig, abfp_linear
+t1 = time.perf_counter()
+rng = np.random.default_rng(0)
+x = rng.standard_normal((64, 1024)).astype(np.float32)
+w = rng.standard_normal((1024, 1024)).astype(np.float32)
+abfp_linear(x, w, TileConfig(**{cfg}))
+print(t1 - t0, time.perf_counter() - t1)
+"""
+
+
+def second_process(cfg) -> dict:
+    """Seconds that a fresh process spends importing ``simulator`` and on its first
+    ``abfp_linear`` (64 x 1024 inputs, raw 1024 x 1024 weights) once this process has
+    compiled and cached the kernels of ``cfg``: no compile, only loading."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _FIRST_CALL.format(cfg=repr(cfg))],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )  # fmt: skip
+    if proc.returncode:
+        return {"error": proc.stderr.strip().splitlines()[-1:]}
+    import_s, first_call_s = (float(v) for v in proc.stdout.split())
+    return {"import_s": import_s, "first_call_s": first_call_s}
 
 
 # ---- report -----------------------------------------------------------------------------------
@@ -263,12 +335,17 @@ def _fmt_ms(seconds):
 
 def table(rows) -> str:
     head = (
-        "| workload | B x K x N | n | noise | threads | f32 ms | abfp ms | ratio | GMAC/s "
-        "| reference ms | extra MB (traced / RSS) | extra / output |"
+        "| workload | B x K x N | n | noise | product | threads | f32 ms | abfp ms | ratio "
+        "| GMAC/s | reference ms | extra MB (traced / RSS) | extra / output |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         cfg = r["config"]
+        if "skipped" in r:
+            shape = " x ".join(map(str, r["shape"]))
+            lines.append(f"| {r['name']} | {shape} | {cfg['n']} | {cfg['noise']} | - "
+                         f"| not run: {r['skipped']} |" + " |" * 7)  # fmt: skip
+            continue
         mem = "-"
         per_out = "-"
         if "extra_traced_bytes" in r:
@@ -282,8 +359,8 @@ def table(rows) -> str:
         name = r["name"] + (" (raw w)" if r["weights"] == "raw" and "raw" not in r["name"] else "")
         lines.append(
             f"| {name} | {' x '.join(map(str, r['shape']))} | {cfg['n']} | {cfg['noise']} "
-            f"| {threads} | {_fmt_ms(r['f32_s'])} | {_fmt_ms(r['abfp_s'])} | {r['ratio']:.2f} "
-            f"| {r['mac_per_s'] / 1e9:.2f} | {ref} | {mem} | {per_out} |"
+            f"| {r['product']} | {threads} | {_fmt_ms(r['f32_s'])} | {_fmt_ms(r['abfp_s'])} "
+            f"| {r['ratio']:.2f} | {r['mac_per_s'] / 1e9:.2f} | {ref} | {mem} | {per_out} |"
         )
     return "\n".join(lines)
 
@@ -310,14 +387,22 @@ def main(argv=None) -> int:
     rows = []
     for spec in workloads(args.quick):
         row = time_workload(spec, repeats)
-        if not args.no_memory:
+        if "skipped" not in row and not args.no_memory:
             row.update(measure_memory(spec))
         rows.append(row)
-        print(f"  {row['name']} {row['shape']}: ratio {row['ratio']:.2f}", flush=True)
+        done = f"ratio {row['ratio']:.2f}" if "skipped" not in row else row["skipped"]
+        print(f"  {row['name']} {row['shape']}: {done}", flush=True)
+    info["second_process"] = second_process(HEADLINE)
     info["load_after"] = loadavg()
     info["numba_threading_layer"] = numba.threading_layer()
     print(f"\nnumba: {info['numba_threads']} threads, {info['numba_threading_layer']} layer")
     print(table(rows))
+    second = info["second_process"]
+    if "error" in second:
+        print(f"\nsecond process failed: {second['error']}")
+    else:
+        print(f"\nsecond process, headline formats: import {second['import_s']:.2f} s, first call "
+              f"{second['first_call_s']:.2f} s (cached kernels, no compile)")  # fmt: skip
     print(f"\nload average before {info['load_before']}, after {info['load_after']}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     with open(args.json, "w") as f:

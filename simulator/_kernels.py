@@ -4,11 +4,15 @@ Every kernel is a loop over independent elements (``prange`` over rows), each el
 arithmetic being the scalar functions of ``_scalar``; no reduction crosses threads, so results
 do not depend on the thread count or on how the batch is split. Step numbers are those of
 docs/arithmetic.md.
+
+Kernels that divide use numba's ``error_model="numpy"``: no divisor is ever zero, and the
+default model's check of every divisor keeps loops with a division from vectorising.
 """
 
 import contextlib
 import functools
 import math
+import os
 from pathlib import Path
 
 import numba
@@ -19,7 +23,7 @@ import threadpoolctl
 from numba import njit, prange, types
 from numba.extending import overload
 
-from simulator import noise_kinds
+from simulator import _int8gemm, noise_kinds
 from simulator._scalar import (
     accumulate,
     adc,
@@ -33,7 +37,7 @@ from simulator._scalar import (
     round_fp32_value,
 )
 from simulator.noise_kinds import NONE as NOISE_NONE
-from simulator.noise_kinds import noise_from_word
+from simulator.noise_kinds import noise_from_word, noise_of_uniform, uniform_of_word
 
 
 def noise_block(seed, stream, batch_offset, kind, amplitude, out):
@@ -42,7 +46,7 @@ def noise_block(seed, stream, batch_offset, kind, amplitude, out):
     _noise_block(seed, stream, batch_offset, noise_kinds.kind(kind).code, amplitude, out)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _noise_block(seed, stream, batch_offset, kind, amplitude, out):
     nb, ni, nt = out.shape
     for b in prange(nb):
@@ -96,9 +100,12 @@ def _round_operand_impl(v, exp_bits, man_bits):
     return lambda v, exp_bits, man_bits: round_fmt(np.float64(v), exp_bits, man_bits)
 
 
-@njit(cache=True)
-def _quantize_block(src, lo, hi, n, code_max, val_exp, val_man, scale_exp, scale_man, codes):
-    """Steps 1-3 for ``src[lo:hi]`` of one row: returns its scale, writes ``codes[:n]``.
+@njit(cache=True, error_model="numpy")
+def _quantize_block(
+    src, lo, hi, n, code_max, val_exp, val_man, scale_exp, scale_man, zero_point, codes
+):  # fmt: skip
+    """Steps 1-3 for ``src[lo:hi]`` of one row: returns its scale, writes ``codes[:n]`` as
+    ``code + zero_point`` (0, or the int8 product's 128 for unsigned codes).
 
     ``v * M`` is exact in float64 and the correctly rounded quotient cannot reach or cross a
     half-integer the exact quotient does not (docs/arithmetic.md), so ``rint`` of it is the
@@ -116,12 +123,12 @@ def _quantize_block(src, lo, hi, n, code_max, val_exp, val_man, scale_exp, scale
     count = block.shape[0] if s != 0.0 else 0
     for c in range(count):
         v = _round_operand(block[c], val_exp, val_man)
-        codes[c] = min(max(np.rint(v * code_max / s), -code_max), code_max) + 0.0
-    codes[count:n] = 0.0
+        codes[c] = min(max(np.rint(v * code_max / s), -code_max), code_max) + zero_point
+    codes[count:n] = zero_point
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _tile_epilogue(
     mac, acc, w_scale, sx, first, last, noise, seed, stream, b, i_lo, j, kind, amplitude,
     gain_constant, code_max, k_const, pe, pm, ae, am, oe, om,
@@ -131,19 +138,19 @@ def _tile_epilogue(
     ``mac`` and ``w_scale`` (tile j's weight scales) run over the same outputs as ``acc``, the
     running accumulator (float32) that the last tile replaces with the output-format result.
     ``noise`` is scratch of at least ``length + 3`` values. ``i_lo`` is a multiple of 4: one
-    Philox block serves four consecutive outputs. The noise is drawn in a loop of its own, so
-    that both loops vectorise.
+    Philox block serves four consecutive outputs. The words are drawn in a loop of their own
+    and transformed in the arithmetic's loop, so that both loops vectorise.
     """
     length = mac.shape[0]
     if kind != NOISE_NONE:
         for g in range((length + 3) >> 2):
             words = noise_words(seed, stream, b, i_lo + 4 * g, j)
-            noise[4 * g] = noise_from_word(words[0], kind, amplitude)
-            noise[4 * g + 1] = noise_from_word(words[1], kind, amplitude)
-            noise[4 * g + 2] = noise_from_word(words[2], kind, amplitude)
-            noise[4 * g + 3] = noise_from_word(words[3], kind, amplitude)
+            noise[4 * g] = uniform_of_word(words[0])
+            noise[4 * g + 1] = uniform_of_word(words[1])
+            noise[4 * g + 2] = uniform_of_word(words[2])
+            noise[4 * g + 3] = uniform_of_word(words[3])
     for i in range(length):
-        e = noise[i] if kind != NOISE_NONE else 0.0
+        e = noise_of_uniform(noise[i], kind, amplitude) if kind != NOISE_NONE else 0.0
         q = adc_value(mac[i], gain_constant, e, code_max)
         p = rescale(q, w_scale[i], sx, k_const, pe, pm)
         total = accumulate(acc[i], p, first, ae, am)
@@ -232,7 +239,7 @@ def _build_quantizer(val_fmt, scale_fmt):
                 lo = j * n
                 hi = min(lo + n, k)
                 scales[r, j] = _quantize_block(
-                    src[r], lo, hi, n, code_max, ve, vm, se, sm, codes[r, lo : lo + n]
+                    src[r], lo, hi, n, code_max, ve, vm, se, sm, 0.0, codes[r, lo : lo + n]
                 )
                 if values.shape[0]:
                     for c in range(lo, hi):
@@ -244,8 +251,9 @@ def _build_quantizer(val_fmt, scale_fmt):
             for j in range(scales_t.shape[0]):
                 lo = j * n
                 scales_t[j, r] = _quantize_block(
-                    src[r], lo, min(lo + n, k), n, code_max, ve, vm, se, sm, codes_t[j, :, r]
-                )
+                    src[r], lo, min(lo + n, k), n, code_max, ve, vm, se, sm, 0.0,
+                    codes_t[j, :, r],
+                )  # fmt: skip
 
     def first_overflow(src, first):
         for r in prange(src.shape[0]):
@@ -255,65 +263,166 @@ def _build_quantizer(val_fmt, scale_fmt):
                     first[r] = c
                     break
 
-    jit = njit(parallel=True, cache=True)
+    jit = njit(parallel=True, cache=True, error_model="numpy")
     return jit(rows_kernel), jit(transposed_kernel), jit(first_overflow)
 
 
-def fused_linear(in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt, kind):
-    """The fast path's kernel (steps 1-10 for x, 4-10 for the tile) with the formats and
-    noise kind as compile-time constants, a closure cached on disk like :func:`quantizer`.
+# How the fused kernel computes a tile's dot products (docs/performance.md): "inline" in the
+# epilogue's chunks, "int8" with oneDNN's exact integer product, "blas" with one float32 or
+# float64 BLAS product per row block. All three give the exact integers, hence the same bits.
+PRODUCTS = ("inline", "int8", "blas")
+# Tiles up to this width take the inline products: a BLAS call with an inner dimension this
+# short is bound by storing and rereading its (rows, N) results.
+_INLINE_MAX_N = 32
+
+
+def product_path(n, code_max_x, code_max_w):
+    """The product of :data:`PRODUCTS` that the fused kernel uses for tiles of ``n`` with
+    these code maxima, as the environment variable ``ABFP_GEMM`` asks: ``auto`` (default:
+    inline for n <= 32, else int8 where :func:`simulator._int8gemm.exact_for` allows, else
+    blas), or one product by name, which every configuration then takes (``int8`` only where
+    it is exact).
+
+    Raises
+    ------
+    ValueError
+        For a value of ``ABFP_GEMM`` that is neither ``auto`` nor a product.
+    RuntimeError
+        For ``ABFP_GEMM=int8`` where the int8 product is not usable, saying why.
+    """
+    wanted = os.environ.get("ABFP_GEMM", "auto").strip().lower() or "auto"
+    if wanted not in ("auto",) + PRODUCTS:
+        raise ValueError(f"ABFP_GEMM={wanted!r}: must be auto or one of {', '.join(PRODUCTS)}")
+    if wanted == "auto" and n <= _INLINE_MAX_N:
+        return "inline"
+    if wanted in ("auto", "int8"):
+        usable, reason = _int8gemm.exact_for(n, int(code_max_x), int(code_max_w))
+        if usable:
+            return "int8"
+        if wanted == "int8":
+            raise RuntimeError(f"ABFP_GEMM=int8 but the int8 product cannot be used: {reason}")
+        return "blas"
+    return wanted
+
+
+def product_dtypes(product, dot_dtype):
+    """(input codes, weight codes, dot products) dtypes of a product; ``dot_dtype`` is the
+    float type whose sums are exact for the configuration (float32 or float64)."""
+    if product == "int8":
+        return np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.int32)
+    return np.dtype(dot_dtype), np.dtype(dot_dtype), np.dtype(dot_dtype)
+
+
+@njit(cache=True)
+def _inline_dots(x_code, w_tile, i_lo, out):
+    """``out[i] = sum_k x_code[k] * w_tile[k, i_lo + i]``: one row's dot products with a short
+    tile for one chunk of outputs, four positions k at a time so that each output is loaded
+    and stored once per four products. Every partial sum is an exact integer (the codes'
+    float type holds it), so the grouping does not change the result."""
+    n = x_code.shape[0]
+    length = out.shape[0]
+    out[:] = 0
+    for k in range(0, n - 3, 4):
+        x0, x1, x2, x3 = x_code[k], x_code[k + 1], x_code[k + 2], x_code[k + 3]
+        w0 = w_tile[k, i_lo : i_lo + length]
+        w1 = w_tile[k + 1, i_lo : i_lo + length]
+        w2 = w_tile[k + 2, i_lo : i_lo + length]
+        w3 = w_tile[k + 3, i_lo : i_lo + length]
+        for i in range(length):
+            out[i] += (x0 * w0[i] + x1 * w1[i]) + (x2 * w2[i] + x3 * w3[i])
+    for k in range(n - n % 4, n):
+        xk = x_code[k]
+        wk = w_tile[k, i_lo : i_lo + length]
+        for i in range(length):
+            out[i] += xk * wk[i]
+
+
+def fused_linear(in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt, kind, product):
+    """The fast path's kernel (steps 1-10 for x, 4-10 for the tile) with the formats, noise
+    kind and product (one of :data:`PRODUCTS`) as compile-time constants, a closure cached on
+    disk like :func:`quantizer`.
 
     ``kernel(x, w_code_t, w_scale_t, code_max_x, seed, stream, batch_offset, amplitude,
-    gain_constant, code_max, k_const, row_block, y)``: ``x`` (B, K) float32 or float64 checked
-    inputs, ``w_code_t`` (T, n, N) weight codes (float32 when every dot product stays below
-    2**24, else float64), ``w_scale_t`` (T, N) float32, ``row_block`` from :func:`row_block`,
+    gain_constant, code_max, k_const, row_block, gemm_address, status, y)``: ``x`` (B, K)
+    float32 or float64 checked inputs, ``w_code_t`` (T, n, N) weight codes of the product's
+    dtype (:func:`product_dtypes`), ``w_scale_t`` (T, N) float32, ``row_block`` from
+    :func:`row_block`, ``gemm_address`` the int8 product's function (int8 only, else 0),
+    ``status`` an int32 array of one entry per row block that gets the int8 product's status,
     ``y`` (B, N) float32 receives the outputs. Call it inside :func:`blas_in_caller_thread`.
     ``kind`` is a code of :data:`simulator.noise_kinds.KINDS` (else ``ValueError``).
     """
     code = noise_kinds.kind(kind).code
-    key = tuple(tuple(f) for f in (in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt)) + (code,)
+    if product not in PRODUCTS:
+        raise ValueError(f"unknown product {product!r}; products are {', '.join(PRODUCTS)}")
+    key = tuple(tuple(f) for f in (in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt))
+    key += (code, PRODUCTS.index(product))
     if key not in _FUSED:
         _FUSED[key] = _build_fused_linear(*key)
     return _FUSED[key]
 
 
-def _build_fused_linear(in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt, kind):
+def _build_fused_linear(in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt, kind, product):
     ie, im = in_fmt
     se, sm = scale_fmt
     pe, pm = partial_fmt
     ae, am = acc_fmt
     oe, om = out_fmt
+    inline = product == PRODUCTS.index("inline")
+    int8 = product == PRODUCTS.index("int8")
+    zero_point = float(_int8gemm.ZERO_POINT) if int8 else 0.0
 
     def kernel(x, w_code_t, w_scale_t, code_max_x, seed, stream, batch_offset, amplitude,
-               gain_constant, code_max, k_const, row_block, y):  # fmt: skip
+               gain_constant, code_max, k_const, row_block, gemm_address, status, y):  # fmt: skip
         # Threads take blocks of row_block batch rows. For each tile in turn, the block's
-        # input codes of that tile are made, one matrix product (BLAS, in this thread) gives
-        # the block's dot products, and the epilogue folds them into the running accumulators
-        # (the block's rows of y) chunk by chunk.
+        # input codes of that tile are made; one matrix product (in this thread) gives the
+        # block's dot products, or with inline products each chunk's are computed in cache
+        # before its epilogue; the epilogue folds them into the running accumulators (the
+        # block's rows of y) chunk by chunk.
         nb, k = x.shape
         nt, n, ni = w_code_t.shape
         for rb in prange(-(-nb // row_block)):
             b0 = rb * row_block
             rows = min(row_block, nb - b0)
-            x_code = np.empty((rows, n), w_code_t.dtype)
+            if int8:
+                x_code = np.empty((rows, n), np.uint8)
+                mac = np.empty((rows, ni), np.int32)
+            else:
+                x_code = np.empty((rows, n), w_code_t.dtype)
+                mac = np.empty((1 if inline else rows, _OUT_CHUNK if inline else ni),
+                               w_code_t.dtype)  # fmt: skip
             x_scale = np.empty(rows, np.float32)
-            mac = np.empty((rows, ni), w_code_t.dtype)
+            c_offset = np.zeros(1, np.int32)
             noise = np.empty(_OUT_CHUNK + 3)
+            status[rb] = 0
             for j in range(nt):
                 lo = j * n
                 for r in range(rows):
                     x_scale[r] = _quantize_block(
-                        x[b0 + r], lo, min(lo + n, k), n, code_max_x, ie, im, se, sm, x_code[r]
+                        x[b0 + r], lo, min(lo + n, k), n, code_max_x, ie, im, se, sm,
+                        zero_point, x_code[r],
                     )  # fmt: skip
-                np.dot(x_code, w_code_t[j], mac)
-                for r in range(rows):
-                    for i0 in range(0, ni, _OUT_CHUNK):
-                        i1 = min(i0 + _OUT_CHUNK, ni)
+                if int8:
+                    result = _int8gemm.gemm_u8s8s32(
+                        gemm_address, rows, ni, n, x_code.ctypes.data, n,
+                        w_code_t[j].ctypes.data, ni, mac.ctypes.data, ni, c_offset.ctypes.data,
+                    )  # fmt: skip
+                    if result != 0:
+                        status[rb] = result
+                elif not inline:
+                    np.dot(x_code, w_code_t[j], mac)
+                for i0 in range(0, ni, _OUT_CHUNK):
+                    i1 = min(i0 + _OUT_CHUNK, ni)
+                    for r in range(rows):
+                        if inline:
+                            dots = mac[0, : i1 - i0]
+                            _inline_dots(x_code[r], w_code_t[j], i0, dots)
+                        else:
+                            dots = mac[r, i0:i1]
                         _tile_epilogue(
-                            mac[r, i0:i1], y[b0 + r, i0:i1], w_scale_t[j, i0:i1], x_scale[r],
-                            j == 0, j == nt - 1, noise, seed, stream, batch_offset + b0 + r, i0,
-                            j, kind, amplitude, gain_constant, code_max, k_const, pe, pm, ae,
+                            dots, y[b0 + r, i0:i1], w_scale_t[j, i0:i1], x_scale[r], j == 0,
+                            j == nt - 1, noise, seed, stream, batch_offset + b0 + r, i0, j,
+                            kind, amplitude, gain_constant, code_max, k_const, pe, pm, ae,
                             am, oe, om,
                         )  # fmt: skip
 
-    return njit(parallel=True, cache=True)(kernel)
+    return njit(parallel=True, cache=True, error_model="numpy")(kernel)

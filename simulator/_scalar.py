@@ -194,23 +194,34 @@ def philox4x32(c0, c1, c2, c3, k0, k1):
 
 
 _LN2 = 0.6931471805599453
-_SQRT_HALF = 0.7071067811865476
+_SQRT2 = 1.4142135623730951  # twice the float64 sqrt(1/2)
+_ONE_BITS = 1023 << 52  # exponent field of 1.0
+_TWO52_BITS = 0x4330000000000000  # bits of 2**52: its low bits hold an integer exactly
+# 2 atanh(s) = 2 s sum_k s^(2k) / (2k+1); 12 terms reach 2^-60 for |s| <= 0.1716
+_ATANH_TERMS = tuple(1.0 / (2 * k + 1) for k in range(12, -1, -1))
 
 
 @njit(inline="always", cache=True)
 def _log(x):
-    """Natural log of x > 0 from +, -, *, / only, so it is the same on every platform."""
-    m, e = math.frexp(x)  # x = m * 2^e, 0.5 <= m < 1
-    if m < _SQRT_HALF:
-        m *= 2.0
-        e -= 1
+    """Natural log of a normal float64 x > 0 from its bit pattern and + - * / only, so it is
+    the same on every platform, without branches, so that loops over it vectorise.
+
+    x = m 2^e with m in [sqrt(1/2), sqrt(2)): the exponent field read as a float through the
+    bits of 2**52 (exact), m from the significand (exact, halved when >= sqrt(2)); then
+    log m = 2 atanh(f / (2 + f)) with f = m - 1 (exact).
+    """
+    bits = bits_of(x)
+    m = float_of((bits & _FRAC_MASK) | _ONE_BITS)
+    e = float_of((bits >> 52) | _TWO52_BITS) - (2.0**52 + 1023.0)
+    high = m >= _SQRT2
+    m = m * 0.5 if high else m
+    e = e + 1.0 if high else e
     f = m - 1.0
-    s = f / (2.0 + f)  # log(m) = 2 atanh(s), |s| <= 0.1716
+    s = f / (2.0 + f)
     s2 = s * s
     series = 0.0
-    for k in range(12, 0, -1):  # 2 atanh(s) = 2 s sum s^(2k) / (2k+1); 12 terms reach 2^-60
-        series = series * s2 + 1.0 / (2 * k + 1)
-    series = series * s2 + 1.0
+    for term in _ATANH_TERMS:
+        series = series * s2 + term
     return e * _LN2 + 2.0 * s * series
 
 
@@ -224,28 +235,26 @@ _C3, _C4, _C5 = -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e0
 _D0, _D1 = 7.784695709041462e-03, 3.224671290700398e-01
 _D2, _D3 = 2.445134137142996e00, 3.754408661907416e00
 _P_LOW = 0.02425
-
-
-@njit(inline="always", cache=True)
-def _tail(p):
-    q = math.sqrt(-2.0 * _log(p))
-    num = ((((_C0 * q + _C1) * q + _C2) * q + _C3) * q + _C4) * q + _C5
-    den = (((_D0 * q + _D1) * q + _D2) * q + _D3) * q + 1.0
-    return num / den
+_P_HIGH = 1.0 - _P_LOW
 
 
 @njit(inline="always", cache=True)
 def inverse_normal_cdf(p):
-    """Standard normal quantile of p in (0, 1)."""
-    if p < _P_LOW:
-        return _tail(p)
-    if p > 1.0 - _P_LOW:
-        return -_tail(1.0 - p)
+    """Standard normal quantile of p in (0, 1), Acklam's approximation: a rational function
+    of p - 1/2 for p in [0.02425, 1 - 0.02425], else of sqrt(-2 log(min(p, 1 - p))), with
+    the sign of p - 1/2. Both are computed and one selected, without branches, so that loops
+    over it vectorise; ``sqrt`` is IEEE-754's correctly rounded square root."""
     q = p - 0.5
     r = q * q
     num = (((((_A0 * r + _A1) * r + _A2) * r + _A3) * r + _A4) * r + _A5) * q
     den = ((((_B0 * r + _B1) * r + _B2) * r + _B3) * r + _B4) * r + 1.0
-    return num / den
+    central = num / den
+    lower = p < 0.5
+    t = math.sqrt(-2.0 * _log(p if lower else 1.0 - p))
+    tail_num = ((((_C0 * t + _C1) * t + _C2) * t + _C3) * t + _C4) * t + _C5
+    tail_den = (((_D0 * t + _D1) * t + _D2) * t + _D3) * t + 1.0
+    tail = tail_num / tail_den
+    return central if (p >= _P_LOW and p <= _P_HIGH) else (tail if lower else -tail)
 
 
 @njit(inline="always", cache=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from simulator import _kernels
+from simulator import _int8gemm, _kernels
 from simulator.config import TileConfig, _is_int
 from simulator.formats import round_to
 
@@ -224,6 +224,17 @@ class QuantizedWeights:
                 f"QuantizedWeights.{name}{idx} = {arr[tuple(idx)]!r} is not a {rule} value "
                 f"of {fmt.name}"
             )
+
+    def product_codes(self, dtype) -> np.ndarray:
+        """:attr:`tile_codes` as ``dtype`` (the codes of the fast path's product: int8, or
+        float64 where float32 sums are not exact), converted once and kept."""
+        dtype = np.dtype(dtype)
+        if dtype == self.tile_codes.dtype:
+            return self.tile_codes
+        cache = self.__dict__.setdefault("_product_codes", {})
+        if dtype not in cache:
+            cache[dtype] = _read_only(self.tile_codes.astype(dtype))
+        return cache[dtype]
 
     @property
     def code(self) -> np.ndarray:
@@ -590,37 +601,44 @@ def _fast_linear(cfg, x2, w, seed, stream, batch_offset):
     rows, k = x2.shape
     n, tiles = cfg.n, cfg.tiles(k)
     n_out = w.shape[0]
-    dot_dtype = np.dtype(_dot_dtype(cfg))
     if rows == 0 or n_out == 0:
         return np.empty((rows, n_out), np.float32)
+    product = _kernels.product_path(n, cfg.mx, cfg.mw)
+    x_dtype, w_dtype, dot_dtype = _kernels.product_dtypes(product, _dot_dtype(cfg))
     quantized = isinstance(w, QuantizedWeights)
     # weights quantized under a configuration with float32 dot products may need float64 ones
-    convert = quantized and w.tile_codes.dtype.itemsize < dot_dtype.itemsize
-    itemsize = max(dot_dtype.itemsize, w.tile_codes.itemsize if quantized else 0)
-    block = _kernels.row_block(rows, n_out, itemsize)
-    weight_bytes = tiles * n_out * (4 + n * itemsize) if convert or not quantized else 0
-    block_bytes = min(rows, block * numba.get_num_threads()) * (n + n_out) * itemsize
+    convert = quantized and w.tile_codes.dtype != w_dtype
+    block = _kernels.row_block(rows, n_out, dot_dtype.itemsize)
+    weight_bytes = tiles * n_out * (4 + n * w_dtype.itemsize) if convert or not quantized else 0
+    dot_bytes = _kernels._OUT_CHUNK if product == "inline" else n_out
+    block_bytes = min(rows, block * numba.get_num_threads()) * (
+        n * x_dtype.itemsize + dot_bytes * dot_dtype.itemsize
+    )
     _require_memory(weight_bytes + block_bytes + 4 * rows * n_out, "abfp_linear")
     if quantized:
-        w_code_t = w.tile_codes.astype(np.float64) if convert else w.tile_codes
+        w_code_t = w.product_codes(w_dtype) if convert else w.tile_codes
         w_scale_t = np.ascontiguousarray(w.scale.T)
     else:
-        w_code_t = np.empty((tiles, n, n_out), _dot_dtype(cfg))
+        w_code_t = np.empty((tiles, n, n_out), w_dtype)
         w_scale_t = np.empty((tiles, n_out), np.float32)
         formats = (_fmt_pair(cfg.w_fmt), _fmt_pair(cfg.scale_fmt))
         _, quantize_transposed, _ = _kernels.quantizer(*formats)
         quantize_transposed(w, n, float(cfg.mw), w_scale_t, w_code_t)
     kernel = _kernels.fused_linear(
         _fmt_pair(cfg.in_fmt), _fmt_pair(cfg.scale_fmt), _fmt_pair(cfg.partial_fmt),
-        _fmt_pair(cfg.acc_fmt), _fmt_pair(cfg.out_fmt), cfg.noise_code,
+        _fmt_pair(cfg.acc_fmt), _fmt_pair(cfg.out_fmt), cfg.noise_code, product,
     )  # fmt: skip
+    gemm_address = _int8gemm.library()[0] if product == "int8" else 0
+    status = np.zeros(-(-rows // block), np.int32)
     y = np.empty((rows, n_out), np.float32)
     with _kernels.blas_in_caller_thread():
         kernel(
             x2, w_code_t, w_scale_t, float(cfg.mx), np.uint64(seed), stream, batch_offset,
             cfg.noise_amplitude, cfg.gain_constant, float(cfg.my), float(cfg.rescale_constant),
-            block, y,
+            block, gemm_address, status, y,
         )  # fmt: skip
+    if status.any():
+        raise RuntimeError(f"oneDNN's dnnl_gemm_u8s8s32 failed with status {status.max()}")
     return y
 
 

@@ -1,8 +1,9 @@
 """The analog noise kinds (docs/arithmetic.md step 6) in one table.
 
 :class:`~simulator.TileConfig` accepts exactly the names of :data:`KINDS`, and every kernel
-turns a Philox word into noise through :func:`noise_from_word`, whose branches are built from
-the same table: a kind's transform is reached by its code and by nothing else.
+turns a Philox word into noise through :func:`noise_from_word` (or :func:`uniform_of_word`
+then :func:`noise_of_uniform`), whose branches are built from the same table: a kind's
+transform is reached by its code and by nothing else.
 
 A transform maps ``u = (word + 0.5) * 2**-32`` (one 32-bit Philox word, so ``0 < u < 1``)
 and the configuration's ``noise_amplitude`` to the noise in ADC LSB, as a float64.
@@ -29,7 +30,16 @@ from numba import njit
 
 from simulator._scalar import inverse_normal_cdf
 
-__all__ = ["KINDS", "NONE", "NoiseKind", "kind", "names", "noise_from_word"]
+__all__ = [
+    "KINDS",
+    "NONE",
+    "NoiseKind",
+    "kind",
+    "names",
+    "noise_from_word",
+    "noise_of_uniform",
+    "uniform_of_word",
+]
 
 
 @dataclass(frozen=True)
@@ -142,7 +152,20 @@ _TWO_M32 = 2.0**-32
 
 
 @njit(inline="always", cache=True)
+def uniform_of_word(word):
+    """``u = (word + 0.5) * 2**-32`` of one 32-bit Philox word, strictly inside (0, 1)."""
+    return (np.float64(word) + 0.5) * _TWO_M32
+
+
+@njit(inline="always", cache=True)
+def noise_of_uniform(u, code, amplitude):
+    """Noise in ADC LSB of kind ``code`` from ``u`` of :func:`uniform_of_word`:
+    ``transform(u, amplitude)``. Kernels draw the words of a chunk in one loop and transform
+    them in the next, so that both vectorise."""
+    return _transform(code, u, amplitude)
+
+
+@njit(inline="always", cache=True)
 def noise_from_word(word, code, amplitude):
-    """Noise in ADC LSB of kind ``code`` from one 32-bit Philox word:
-    ``transform(u, amplitude)`` with ``u = (word + 0.5) * 2**-32``, strictly inside (0, 1)."""
-    return _transform(code, (np.float64(word) + 0.5) * _TWO_M32, amplitude)
+    """Noise in ADC LSB of kind ``code`` from one 32-bit Philox word."""
+    return noise_of_uniform(uniform_of_word(word), code, amplitude)

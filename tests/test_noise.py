@@ -2,14 +2,17 @@
 randomgen, the documented word-to-noise mapping, purity in (seed, stream, b, i, j), and the
 distributions."""
 
+import math
 import statistics
 
 import numpy as np
 import pytest
+from numba import njit
 from randomgen import Philox
+from scipy import stats
 
 from simulator import NOISE_KINDS, TileConfig, _kernels, abfp_linear, noise, noise_kinds
-from simulator._scalar import philox4x32
+from simulator._scalar import inverse_normal_cdf, philox4x32
 
 MASK32 = 2**32 - 1
 
@@ -153,6 +156,81 @@ def test_gaussian_distribution():
     assert abs(within_one_sigma - 0.682689492) < 5 * np.sqrt(0.22 / count)
 
 
+def acklam_quantile(p):
+    """Acklam's normal quantile as docs/arithmetic.md step 6 writes it, in plain Python
+    float64 with branches, the tail's log from frexp and its 12-term atanh series: an
+    independent statement of the kernels' branch-free, bit-level computation."""
+    a = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02,
+         1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00)
+    b = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02,
+         6.680131188771972e01, -1.328068155288572e01)
+    c = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00,
+         -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00)
+    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00,
+         3.754408661907416e00)  # fmt: skip
+
+    def log(x):
+        m, e = math.frexp(x)
+        if m < 0.7071067811865476:
+            m, e = 2.0 * m, e - 1
+        f = m - 1.0
+        s = f / (2.0 + f)
+        series = 0.0
+        for k in range(12, 0, -1):
+            series = series * (s * s) + 1.0 / (2 * k + 1)
+        return e * 0.6931471805599453 + 2.0 * s * (series * (s * s) + 1.0)
+
+    def tail(p):
+        q = math.sqrt(-2.0 * log(p))
+        num = ((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]
+        return num / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0)
+
+    if p < 0.02425:
+        return tail(p)
+    if p > 1.0 - 0.02425:
+        return -tail(1.0 - p)
+    q = p - 0.5
+    r = q * q
+    num = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
+    return num / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0)
+
+
+@njit
+def _quantiles(values, out):
+    for k in range(values.size):
+        out[k] = inverse_normal_cdf(values[k])
+
+
+def test_gaussian_noise_is_acklam_bit_for_bit():
+    """Sampled words, the extreme words and both sides of each branch boundary."""
+    sigma = 0.8
+    shape = (6, 40, 9)
+    got = noise(shape, TileConfig(noise="gaussian", noise_amplitude=sigma), seed=5, stream=2)
+    u = _philox_u(5, 2, shape).ravel()
+    edges = np.array([0, 1, 2**31 - 1, 2**31, 2**32 - 2, 2**32 - 1], np.float64)
+    boundary = np.floor(np.array([0.02425, 1 - 0.02425]) * 2.0**32)
+    words = np.concatenate([edges, boundary - 1, boundary, boundary + 1])
+    u_edges = (words + 0.5) * 2.0**-32
+    want = np.array([sigma * acklam_quantile(float(v)) for v in u])
+    np.testing.assert_array_equal(got.ravel().view(np.uint64), want.view(np.uint64))
+    out = np.empty_like(u_edges)
+    _quantiles(u_edges, out)
+    want_edges = np.array([acklam_quantile(float(v)) for v in u_edges])
+    np.testing.assert_array_equal(out.view(np.uint64), want_edges.view(np.uint64))
+
+
+def test_gaussian_noise_passes_kolmogorov_smirnov_and_moments():
+    sigma = 1.3
+    draws = noise((8, 128, 64), TileConfig(noise="gaussian", noise_amplitude=sigma), seed=21)
+    z = draws.ravel() / sigma
+    count = z.size
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    assert abs(z.mean()) < 5 / np.sqrt(count)
+    assert abs(z.var() - 1.0) < 5 * np.sqrt(2 / count)
+    assert abs(stats.skew(z)) < 5 * np.sqrt(6 / count)
+    assert abs(stats.kurtosis(z)) < 5 * np.sqrt(24 / count)
+
+
 # Each registered kind's documented distribution, from u = (word + 0.5) * 2^-32, and the
 # relative tolerance of the comparison (0: bit for bit).
 REFERENCES = {
@@ -217,4 +295,4 @@ def test_unregistered_codes_are_refused():
         _kernels.noise_block(np.uint64(1), 0, 0, unregistered, 1.0, out)
     assert not out.any()
     with pytest.raises(ValueError, match="unknown noise kind"):
-        _kernels.fused_linear((8, 7), (8, 7), (8, 7), (8, 23), (8, 7), unregistered)
+        _kernels.fused_linear((8, 7), (8, 7), (8, 7), (8, 23), (8, 7), unregistered, "blas")
