@@ -10,15 +10,18 @@ they were.
 
 from __future__ import annotations
 
-from golden.kinds import input_unit, output_unit, tile
+from golden.kinds import input_unit, output_unit, tile, tile_ctrl
 from golden.kinds.common import FileSpec, Kind, UnitSet
 
 __all__ = ["KINDS", "FileSpec", "Kind", "UnitSet", "kind", "RTL_EXTRA"]
 
-KINDS: dict[str, Kind] = {k.name: k for k in (input_unit.KIND, output_unit.KIND, tile.KIND)}
+KINDS: dict[str, Kind] = {
+    k.name: k for k in (input_unit.KIND, output_unit.KIND, tile.KIND, tile_ctrl.KIND)
+}
 
 # The RTL units' non-tile Verilog parameters, as generator settings: unit -> {param: setting}.
-RTL_EXTRA = {"input": {"P": "p"}, "output": {"LANES": "lanes"}}
+RTL_EXTRA = {"input": {"P": "p"}, "output": {"LANES": "lanes"},
+             "tile": {"P": "p", "LANES": "lanes"}}  # fmt: skip
 
 
 def kind(name: str) -> Kind:
