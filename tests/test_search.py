@@ -11,7 +11,15 @@ from simulator.nn import LayerPolicy
 from simulator.nn.models import EvalData
 from simulator.nn.models._common import LoadedModel
 from simulator.nn.ops import Float32Ops
-from simulator.search import KNOBS, BudgetError, layer_shapes, pareto_front, search
+from simulator.search import (
+    KNOBS,
+    BudgetError,
+    layer_shapes,
+    meets_budget,
+    paired_stderr,
+    pareto_front,
+    search,
+)
 from simulator.search.__main__ import main
 
 
@@ -55,6 +63,32 @@ def test_pareto_front_by_hand():
         pareto_front([1.0, np.nan], [0.5, 0.6])
 
 
+def test_paired_acceptance_by_hand():
+    # 100 samples, float32 right on the first 90; the tile loses samples 0-2 and gains 95:
+    # top-1 0.88, a drop of 0.02 with 4 disagreements, d = -1 (x3), +1 (x1), else 0, so
+    # mean(d^2) = 0.04, mean(d) = -0.02, standard error sqrt((0.04 - 0.0004) / 100)
+    reference = np.arange(100) < 90
+    tile = reference.copy()
+    tile[:3], tile[95] = False, True
+    se = paired_stderr(tile, reference)
+    assert se == pytest.approx(np.sqrt(0.0396 / 100), rel=1e-12)
+    metric = float(tile.mean())
+    # budget 0.05: 0.02 + 1 * 0.0199 = 0.0399 is within it, 0.02 + 2 * 0.0199 = 0.0598 not
+    assert meets_budget(metric, se, 0.9, 0.05, z=1.0)
+    assert not meets_budget(metric, se, 0.9, 0.05, z=2.0)
+    assert meets_budget(metric, se, 0.9, 0.02, z=0.0)  # the measured drop alone: 0.02
+    assert not meets_budget(metric, float("nan"), 0.9, 0.019, z=0.0)
+    # the unpaired error of a proportion, sqrt(0.88 * 0.12 / 100) = 0.0325, would refuse z=1
+    assert not meets_budget(metric, np.sqrt(0.88 * 0.12 / 100), 0.9, 0.05, z=1.0)
+    # two seeds are averaged per sample first: reference 1 1 1 0, seeds (1 0 1 0), (1 1 0 1)
+    # give d = 0, -0.5, -0.5, +0.5: mean -0.125, mean(d^2) 0.1875
+    two = paired_stderr([[1, 0, 1, 0], [1, 1, 0, 1]], [1, 1, 1, 0])
+    assert two == pytest.approx(np.sqrt((0.1875 - 0.125**2) / 4), rel=1e-12)
+    assert paired_stderr(reference, reference) == 0.0
+    with pytest.raises(ValueError, match="must be \\(seeds, samples\\)"):
+        paired_stderr([[1, 0]], [1, 0, 1])
+
+
 def test_layer_shapes_after_lowering():
     model = TinyModel()
     policy = LayerPolicy(TileConfig(n=8)).bind(model.layer_names)
@@ -86,7 +120,8 @@ def test_small_search_meets_its_budget():
             if settings[knob] > 6:
                 assert f"{name}.{knob}={settings[knob] - 1}" in refused, (name, knob)
     accepted = [h for h in result.history if h["accepted"]]
-    assert accepted and all(h["metric"] >= result.target for h in accepted)
+    assert accepted and all(h["metric"] - result.z * h["stderr"] >= result.target
+                            for h in accepted)  # fmt: skip
     # the priced cost equals the cost model's sum over the recorded shapes
     policy = LayerPolicy(TileConfig(n=8)).bind(model.layer_names)
     shapes = layer_shapes(model, policy)
@@ -97,6 +132,25 @@ def test_small_search_meets_its_budget():
     assert result.best.latency_s == priced.latency_s
     front = result.front("energy")
     assert front and all(p in result.points for p in front)
+
+
+@pytest.mark.slow
+def test_dask_search_equals_serial():
+    from simulator.sweep.engine import connect, disconnect
+
+    kwargs = dict(metric="top1", budget=0.1, config=TileConfig(n=8), min_bits=7,
+                  criterion="layer", validate=16, limit=24)  # fmt: skip
+    serial = search(TinyModel(), **kwargs)
+    client = connect("local", workers=1)
+    try:
+        parallel = search(TinyModel(), client=client, **kwargs)
+    finally:
+        disconnect(client)
+    assert parallel.best == serial.best
+    assert [p.to_dict() for p in parallel.points] == [p.to_dict() for p in serial.points]
+    assert parallel.history == serial.history
+    assert parallel.validation == serial.validation
+    assert parallel.evaluations >= serial.evaluations
 
 
 @pytest.mark.slow
@@ -120,6 +174,10 @@ def test_bad_arguments():
         search(model, metric="top1", budget=float("nan"))
     with pytest.raises(ValueError, match="limit must be an int >= 1"):
         search(model, metric="top1", budget=0.1, limit=0)
+    with pytest.raises(ValueError, match="z must be a finite number >= 0"):
+        search(model, metric="top1", budget=0.1, z=-1.0)
+    with pytest.raises(ValueError, match="'sqnr_db' has not .* give z = 0"):
+        search(model, metric="sqnr_db", budget=0.1, config=TileConfig(n=8))
 
 
 @pytest.mark.slow
@@ -131,6 +189,11 @@ def test_cli_writes_json_and_reports(tmp_path, capsys):
     assert status == 0
     data = json.loads(out.read_text())
     assert data["samples"] == 24 and data["validation"]["samples"] == 16
+    v = data["validation"]
+    for label, d in v["searched minus"].items():
+        assert d["difference"] == pytest.approx(v["searched"] - v[label], abs=1e-12)
+        assert d["within_budget"] == meets_budget(v["searched"], d["stderr"], v[label],
+                                                  data["budget"], data["z"])  # fmt: skip
     assert set(data["savings_vs_uniform_8"]) == {"energy", "latency"}
     assert "savings against uniform 8/8/8" in capsys.readouterr().out
     assert not list(tmp_path.glob(".*.tmp"))
@@ -165,11 +228,15 @@ def test_plot_writes_png_and_svg(tmp_path):
     layers = {"fc": {"bx": 8, "bw": 8, "by": 8, "gain": 4.0}}
     points = [Point("uniform 8/8/8", layers, 0.9, 2e-6, 3e-5),
               Point("uniform 6/6/8", layers, 0.88, 1e-6, 3e-5),
-              Point("fc.bx=5", layers, 0.89, 0.5e-6, 2e-5)]  # fmt: skip
+              Point("fc.bx=5", layers, 0.89, 0.5e-6, 2e-5, 0.01)]  # fmt: skip
     result = SearchResult(model="hand", metric_name="top1", objective="energy", float32=0.9,
-                          budget=0.02, samples=10, seeds=[0], batch=1, tile={"n": 8},
+                          budget=0.02, z=2.0, samples=10, seeds=[0], batch=1, tile={"n": 8},
                           best=points[2], uniform8=points[0], uniform6=points[1],
-                          points=points, cost_model=DEFAULT, seconds=0.0)  # fmt: skip
+                          points=points, cost_model=DEFAULT, seconds=0.0,
+                          validation={"samples": 20, "float32": 0.9, "uniform 8/8/8": 0.9,
+                                      "uniform 6/6/8": 0.85, "searched": 0.85,
+                                      "searched minus": {"float32": {"difference": -0.05,
+                                                                     "stderr": 0.05}}})
     written = plot(result, tmp_path / "front")
     assert [p.name for p in written] == ["front.png", "front.svg"]
     assert written[0].read_bytes().startswith(b"\x89PNG")

@@ -14,6 +14,7 @@ from simulator.nn.__main__ import _known_errors, _noise, _Parser, _positive_int
 from simulator.nn.calibrate import CRITERIA
 from simulator.nn.evaluate import load_model, write_json
 from simulator.search import OBJECTIVES, search
+from simulator.sweep.engine import SchedulerError, connect, disconnect, scheduler_address
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--budget", type=float, default=0.01,
                         help="largest drop of the metric below float32, in its units "
                              "(default 0.01: one point of top-1)")  # fmt: skip
+    parser.add_argument("--z", type=float, default=2.0,
+                        help="a move is accepted when its drop plus Z standard errors of the "
+                             "drop (paired with float32, per sample) stays within the budget "
+                             "(default 2; 0: the measured drop alone)")  # fmt: skip
     parser.add_argument("--objective", choices=OBJECTIVES, default="energy")
     parser.add_argument("--n", type=_positive_int, default=128, help="tile width (default 128)")
     parser.add_argument("--noise", type=_noise, default={"noise": "uniform"},
@@ -43,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-bits", type=int, default=2, help="fewest bits of a knob")
     parser.add_argument("--criterion", choices=CRITERIA, default="output",
                         help="gain calibration criterion")
+    parser.add_argument("--scheduler", default="none",
+                        help="none (serial, default), local (a LocalCluster of --workers "
+                             "processes) or a Dask scheduler address tcp://HOST:PORT")
+    parser.add_argument("--workers", type=_positive_int,
+                        help="workers of --scheduler local (default: the CPU count)")
     parser.add_argument("--constants", type=Path,
                         help="JSON file of every cost constant (default: docs/cost.md's)")
     parser.add_argument("--json", type=Path, help="write the result here (atomically)")
@@ -84,10 +94,11 @@ def _metric_of(spec: str, metric: str | None) -> str:
 def _report(result) -> str:
     saved = result.savings()
     lines = [f"{result.model}: {result.metric_name} float32 {result.float32:.4f}, target >= "
-             f"{result.target:.4f}, {result.samples} samples, {result.evaluations} tile "
-             f"evaluations in {result.seconds:.0f} s"]  # fmt: skip
+             f"{result.target:.4f} by {result.z:g} standard errors, {result.samples} samples, "
+             f"{result.evaluations} tile evaluations in {result.seconds:.0f} s"]  # fmt: skip
     for p in (result.uniform8, result.uniform6, result.best):
-        lines.append(f"  {p.label:<14} {result.metric_name} {p.metric:.4f}  energy "
+        lines.append(f"  {p.label:<14} {result.metric_name} {p.metric:.4f} (se {p.stderr:.4f})"
+                     f"  energy "
                      f"{p.energy_j * 1e6:.4g} uJ/sample  latency {p.latency_s * 1e6:.4g} us")
     for name, s in result.best.layers.items():
         lines.append(f"    {name:<20} bx {s['bx']:>2}  bw {s['bw']:>2}  by {s['by']:>2}  "
@@ -97,6 +108,9 @@ def _report(result) -> str:
         figures = ", ".join(f"{label} {v[label]:.4f}"
                             for label in ("uniform 8/8/8", "uniform 6/6/8", "searched"))
         lines.append(f"  held out ({v['samples']} samples): float32 {v['float32']:.4f}, {figures}")
+        for label, d in v.get("searched minus", {}).items():
+            lines.append(f"    searched - {label}: {d['difference']:+.4f} (se {d['stderr']:.4f}),"
+                         f" {'within' if d['within_budget'] else 'outside'} the budget")
     lines.append(f"  savings against uniform 8/8/8: energy {saved['energy']:.2f}x, latency "
                  f"{saved['latency']:.2f}x")  # fmt: skip
     return "\n".join(lines)
@@ -113,17 +127,21 @@ def main(argv=None) -> int:
         model = load_model(args.model)
         metric = _metric_of(args.model, args.metric)
         config = TileConfig(n=args.n, **args.noise)
+        address = scheduler_address(args.scheduler)
+        client = None if address == "none" else connect(address, args.workers)
         bar = _progress()
         try:
             result = search(model, metric=metric, budget=args.budget, objective=args.objective,
                             config=config, cost_model=cost_model, limit=args.limit,
                             seeds=range(args.seeds), batch=args.batch, min_bits=args.min_bits,
-                            criterion=args.criterion, validate=args.validate, progress=bar,
-                            model_name=args.model)  # fmt: skip
+                            criterion=args.criterion, z=args.z, validate=args.validate,
+                            client=client, progress=bar, model_name=args.model)  # fmt: skip
         finally:
             if bar is not None:
                 bar.close()
-    except _known_errors() as exc:
+            if client is not None:
+                disconnect(client)
+    except (*_known_errors(), SchedulerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(_report(result))
