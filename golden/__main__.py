@@ -68,9 +68,17 @@ def _cmd_generate(args) -> int:
     cfg = tile_config(args.config, args.set, flags)
     out = generate(cfg, args.out, seed=args.seed, count=args.count,
                    input_count=args.input_count, tile_count=args.tile_count, lanes=args.lanes,
-                   p=args.p, force=args.force, progress=not args.quiet)  # fmt: skip
+                   p=args.p, force=args.force, progress=not args.quiet,
+                   counts=dict(args.kind_count) or None)  # fmt: skip
     print(f"wrote {out}")
     return 0
+
+
+def _kind_count(text: str) -> tuple[str, int]:
+    name, sep, value = text.partition("=")
+    if not sep or not value.strip().lstrip("-").isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KIND=COUNT")
+    return name.strip(), int(value)
 
 
 def _cmd_regenerate(args) -> int:
@@ -178,6 +186,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="random output-unit beats, and end-to-end beats (default 1000)")
     gen.add_argument("--input-count", type=int, help="random input-unit vectors (default COUNT)")
     gen.add_argument("--tile-count", type=int, help="end-to-end beats (default COUNT)")
+    gen.add_argument("--kind-count", type=_kind_count, action="append", default=[],
+                     metavar="KIND=COUNT", help="random transactions of one kind by its name, "
+                     "e.g. tile_ctrl=500 (repeatable; overrides the counts above)")  # fmt: skip
     gen.add_argument("--lanes", type=int, default=DEFAULT_LANES,
                      help=f"LANES of the output unit (default {DEFAULT_LANES})")
     gen.add_argument("--p", type=int, help="P of the input unit (default: largest divisor of "

@@ -141,7 +141,8 @@ def test_ctrl_c_stops_cleanly_with_status_130(tmp_path):
     parent = tmp_path / "out"
     parent.mkdir()
     run = _golden("generate", "--n", "8", "--count", "2000000", "--input-count", "4",
-                  "--tile-count", "8", "--quiet", "--out", str(parent / "set"))  # fmt: skip
+                  "--tile-count", "8", "--kind-count", "tile_ctrl=8", "--quiet",
+                  "--out", str(parent / "set"))  # fmt: skip
     deadline = time.monotonic() + 300
     while not any(p.name.startswith(".set.tmp-") for p in parent.iterdir()):
         assert run.poll() is None and time.monotonic() < deadline, run.communicate()
@@ -188,4 +189,18 @@ def test_counts_by_kind_name_override_and_unknown_kinds_are_refused(tmp_path):
     out = store.generate(TileConfig(n=4), tmp_path / "b", count=9, counts={"input": 2},
                          progress=False)  # fmt: skip
     counts = golden.load(out).manifest["generator"]["counts"]
-    assert counts == {"input": 2, "output": 9, "tile": 9}
+    assert counts == {"input": 2, "output": 9, "tile": 9, "tile_ctrl": 9}
+
+
+def test_kind_count_sets_one_kind_by_name_on_the_command_line(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["generate", "--n", "4", "--count", "5", "--kind-count", "tile_ctrl=3",
+                 "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    assert golden.load(out).manifest["generator"]["counts"] == {
+        "input": 5, "output": 5, "tile": 5, "tile_ctrl": 3}
+    assert main(["generate", "--n", "4", "--kind-count", "controller=3", "--quiet",
+                 "--out", str(tmp_path / "t")]) == 1  # fmt: skip
+    assert "unknown kinds ['controller']" in _one_error_line(capsys)
+    with pytest.raises(SystemExit):
+        main(["generate", "--kind-count", "tile_ctrl", "--out", str(tmp_path / "u")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
