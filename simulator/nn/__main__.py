@@ -9,74 +9,27 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from simulator.config import NOISE_KINDS
 from simulator.nn.calibrate import CRITERIA, calibrate
+from simulator.nn.cli import Parser, bits, gain, known_errors, noise, positive_int
 from simulator.nn.evaluate import evaluate, load_model, write_json
 from simulator.nn.policy import LayerPolicy, PolicyError
 from simulator.nn.stats import format_table
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr, exit status 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
-    return value
-
-
-def _bits(text: str) -> dict:
-    parts = text.split(",")
-    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
-        raise argparse.ArgumentTypeError(f"{text!r} is not bx,bw,by (three integers, e.g. 8,8,8)")
-    return dict(zip(("bx", "bw", "by"), (int(p) for p in parts), strict=True))
-
-
-def _noise(text: str) -> dict:
-    kind, _, amplitude = text.partition(":")
-    if kind not in NOISE_KINDS:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: noise kind must be one of {', '.join(NOISE_KINDS)} (e.g. uniform:1)"
-        )
-    if kind == "none":
-        if amplitude:
-            raise argparse.ArgumentTypeError(f"{text!r}: 'none' takes no amplitude")
-        return {"noise": "none"}
-    try:
-        return {"noise": kind, "noise_amplitude": float(amplitude or 1.0)}
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: amplitude is not a number") from None
-
-
-def _gain(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m simulator.nn",
+    parser = Parser(prog="python -m simulator.nn",
                      description="Real networks on the bit-exact ABFP tile.")  # fmt: skip
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     def model_command(name, help_text):
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--model", required=True,
                        help="a shipped model (see `models`) or module:function returning one")
         p.add_argument("--policy", metavar="FILE", help="policy file (.toml or .json)")
-        p.add_argument("--n", type=_positive_int, help="tile width n")
-        p.add_argument("--gain", type=_gain, help="analog gain G")
-        p.add_argument("--bits", type=_bits, metavar="BX,BW,BY", help="DAC, weight, ADC bits")
-        p.add_argument("--noise", type=_noise, metavar="KIND[:AMPLITUDE]",
+        p.add_argument("--n", type=positive_int, help="tile width n")
+        p.add_argument("--gain", type=gain, help="analog gain G")
+        p.add_argument("--bits", type=bits, metavar="BX,BW,BY", help="DAC, weight, ADC bits")
+        p.add_argument("--noise", type=noise, metavar="KIND[:AMPLITUDE]",
                        help="uniform:1, gaussian:0.5 or none (amplitude in ADC LSB)")
         return p
 
@@ -86,12 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--criterion", choices=CRITERIA, default="output",
                     help="what --calibrate minimises: the model output's error (default) or "
                          "each layer's own error")
-    ev.add_argument("--seeds", type=_positive_int, default=1, metavar="S",
+    ev.add_argument("--seeds", type=positive_int, default=1, metavar="S",
                     help="number of noise seeds (default 1)")
     ev.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
-    ev.add_argument("--limit", type=_positive_int, metavar="SAMPLES",
+    ev.add_argument("--limit", type=positive_int, metavar="SAMPLES",
                     help="evaluate the first SAMPLES samples only")
-    ev.add_argument("--batch-size", type=_positive_int, metavar="B",
+    ev.add_argument("--batch-size", type=positive_int, metavar="B",
                     help="samples per forward pass (results do not depend on it)")
     ev.add_argument("--stats", action="store_true", help="print per-layer tile statistics")
     ev.add_argument("--json", metavar="OUT", help="write the results to this JSON file")
@@ -100,23 +53,23 @@ def _parser() -> argparse.ArgumentParser:
     ft = model_command("finetune", "Finetune a model for the tile (DNF or QAT) and evaluate "
                                    "it on the bit-exact tile after every epoch.")
     ft.add_argument("--method", required=True, help="dnf or qat")
-    ft.add_argument("--epochs", type=_positive_int, default=1, help="epochs (default 1)")
+    ft.add_argument("--epochs", type=positive_int, default=1, help="epochs (default 1)")
     ft.add_argument("--out", required=True, metavar="DIR",
                     help="directory for weights.npz and finetune.json")
     ft.add_argument("--seed", type=int, default=0,
                     help="seed of shuffling, training noise and histogram (default 0)")
-    ft.add_argument("--lr", type=_gain, default=3e-4, help="Adam learning rate (default 3e-4)")
-    ft.add_argument("--batch-size", type=_positive_int, default=64, metavar="B",
+    ft.add_argument("--lr", type=gain, default=3e-4, help="Adam learning rate (default 3e-4)")
+    ft.add_argument("--batch-size", type=positive_int, default=64, metavar="B",
                     help="samples per training step (default 64)")
-    ft.add_argument("--train-limit", type=_positive_int, metavar="SAMPLES",
+    ft.add_argument("--train-limit", type=positive_int, metavar="SAMPLES",
                     help="train on the first SAMPLES training samples only")
-    ft.add_argument("--histogram-batch", type=_positive_int, default=256, metavar="SAMPLES",
+    ft.add_argument("--histogram-batch", type=positive_int, default=256, metavar="SAMPLES",
                     help="DNF: training samples that make the histograms (default 256)")
-    ft.add_argument("--eval-limit", type=_positive_int, metavar="SAMPLES",
+    ft.add_argument("--eval-limit", type=positive_int, metavar="SAMPLES",
                     help="evaluate on the first SAMPLES test samples only")
-    ft.add_argument("--eval-seeds", type=_positive_int, default=1, metavar="S",
+    ft.add_argument("--eval-seeds", type=positive_int, default=1, metavar="S",
                     help="tile noise seeds 0..S-1 of each evaluation (default 1)")
-    ft.add_argument("--threads", type=_positive_int, default=1,
+    ft.add_argument("--threads", type=positive_int, default=1,
                     help="torch threads (default 1; results are reproducible per count)")
     ft.add_argument("--weights", metavar="FILE", help="start from these weights")
     model_command("layers", "Print a model's layers and the configuration each one gets.")
@@ -209,20 +162,11 @@ def _finetune(args) -> int:
 _COMMANDS = {"evaluate": _evaluate, "finetune": _finetune, "layers": _layers, "models": _models}
 
 
-def _known_errors() -> tuple:
-    errors = [ValueError, OSError, ImportError]
-    try:
-        from simulator.nn.models import ModelFileError, ModelUnavailable
-    except ImportError:
-        return tuple(errors)
-    return tuple(errors + [ModelFileError, ModelUnavailable])
-
-
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
-    except _known_errors() as exc:
+    except known_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

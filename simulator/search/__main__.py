@@ -10,15 +10,15 @@ from pathlib import Path
 
 from simulator.config import TileConfig
 from simulator.cost import DEFAULT, CostError, CostModel
-from simulator.nn.__main__ import _known_errors, _noise, _Parser, _positive_int
 from simulator.nn.calibrate import CRITERIA
+from simulator.nn.cli import Parser, known_errors, noise, positive_int
 from simulator.nn.evaluate import load_model, write_json
 from simulator.search import OBJECTIVES, search
 from simulator.sweep.engine import SchedulerError, connect, disconnect, scheduler_address
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m simulator.search",
+    parser = Parser(prog="python -m simulator.search",
                      description="Per-layer (bx, bw, by, G) search for the least energy or "
                                  "latency within an accuracy budget, measured on the bit-exact "
                                  "tile and priced by simulator.cost.")  # fmt: skip
@@ -33,17 +33,17 @@ def _parser() -> argparse.ArgumentParser:
                              "drop (paired with float32, per sample) stays within the budget "
                              "(default 2; 0: the measured drop alone)")  # fmt: skip
     parser.add_argument("--objective", choices=OBJECTIVES, default="energy")
-    parser.add_argument("--n", type=_positive_int, default=128, help="tile width (default 128)")
-    parser.add_argument("--noise", type=_noise, default={"noise": "uniform"},
+    parser.add_argument("--n", type=positive_int, default=128, help="tile width (default 128)")
+    parser.add_argument("--noise", type=noise, default={"noise": "uniform"},
                         help="analog noise, e.g. uniform:1 (default), gaussian:0.5, none")
-    parser.add_argument("--limit", type=_positive_int,
+    parser.add_argument("--limit", type=positive_int,
                         help="measure on the first LIMIT evaluation samples")
-    parser.add_argument("--validate", type=_positive_int,
+    parser.add_argument("--validate", type=positive_int,
                         help="measure the result again on VALIDATE held-out samples after "
                              "the first LIMIT")  # fmt: skip
-    parser.add_argument("--seeds", type=_positive_int, default=1,
+    parser.add_argument("--seeds", type=positive_int, default=1,
                         help="noise seeds 0..S-1; the metric is their mean")
-    parser.add_argument("--batch", type=_positive_int, default=1,
+    parser.add_argument("--batch", type=positive_int, default=1,
                         help="samples per forward pass the cost model prices (default 1)")
     parser.add_argument("--min-bits", type=int, default=2, help="fewest bits of a knob")
     parser.add_argument("--criterion", choices=CRITERIA, default="output",
@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--scheduler", default="none",
                         help="none (serial, default), local (a LocalCluster of --workers "
                              "processes) or a Dask scheduler address tcp://HOST:PORT")
-    parser.add_argument("--workers", type=_positive_int,
+    parser.add_argument("--workers", type=positive_int,
                         help="workers of --scheduler local (default: the CPU count)")
     parser.add_argument("--constants", type=Path,
                         help="JSON file of every cost constant (default: docs/cost.md's)")
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
                 bar.close()
             if client is not None:
                 disconnect(client)
-    except (*_known_errors(), SchedulerError) as exc:
+    except (*known_errors(), SchedulerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(_report(result))

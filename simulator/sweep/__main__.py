@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from simulator.nn.__main__ import _known_errors as nn_known_errors
-from simulator.nn.__main__ import _Parser, _positive_int
 from simulator.nn.calibrate import CRITERIA
+from simulator.nn.cli import Parser, positive_int
+from simulator.nn.cli import known_errors as nn_known_errors
 from simulator.nn.policy import LayerPolicy, PolicyError
 from simulator.sweep.grid import AXES, GridError
 from simulator.sweep.results import Results
@@ -27,9 +27,9 @@ def _values(name: str, tokens: list[str]) -> list[str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m simulator.sweep",
+    parser = Parser(prog="python -m simulator.sweep",
                      description="Design-space sweeps of real networks on the ABFP tile.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     run = sub.add_parser("run", help="run a sweep, appending rows to --out as cells finish",
                          description="Run every cell (model x grid point x calibration x seed); "
                          "one row per cell in OUT/results.jsonl and OUT/results.csv.")
@@ -43,22 +43,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--calibrate", nargs="+", metavar="on|off",
                      help="calibration states per grid point (default off)")
     run.add_argument("--criterion", choices=CRITERIA, help="calibration criterion (default output)")
-    run.add_argument("--seeds", type=_positive_int, metavar="S", help="noise seeds (default 1)")
+    run.add_argument("--seeds", type=positive_int, metavar="S", help="noise seeds (default 1)")
     run.add_argument("--first-seed", type=int, metavar="FIRST", help="first seed (default 0)")
-    run.add_argument("--limit", type=_positive_int, metavar="SAMPLES",
+    run.add_argument("--limit", type=positive_int, metavar="SAMPLES",
                      help="evaluate the first SAMPLES samples only")
-    run.add_argument("--batch-size", type=_positive_int, metavar="B",
+    run.add_argument("--batch-size", type=positive_int, metavar="B",
                      help="samples per forward pass (results do not depend on it)")
     run.add_argument("--policy", metavar="FILE", help="base layer policy (.toml or .json)")
     run.add_argument("--out", required=True, metavar="DIR", help="results directory")
     run.add_argument("--resume", action="store_true",
                      help="continue the sweep in --out, skipping the cells it holds")
-    run.add_argument("--max-cells", type=_positive_int, metavar="N",
+    run.add_argument("--max-cells", type=positive_int, metavar="N",
                      help="refuse a sweep of more than N cells")
     run.add_argument("--scheduler", metavar="ADDRESS",
                      help="none (serial), local (default: a LocalCluster sized to the machine) "
                           "or tcp://host:port; default $DASK_SCHEDULER_ADDRESS if set")
-    run.add_argument("--workers", type=_positive_int, metavar="W",
+    run.add_argument("--workers", type=positive_int, metavar="W",
                      help="workers of the local cluster (default: one per CPU)")
     run.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
                      help="seconds to wait for a scheduler (default 10)")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from simulator.config import TileConfig
 from simulator.formats import FloatFormat
-from simulator.nn.__main__ import _bits, _noise
+from simulator.nn.cli import bits, noise
 
 __all__ = ["AXES", "Axis", "GridError", "axis", "config_for", "number_text"]
 
@@ -113,8 +113,8 @@ def _field_axis(field: dataclasses.Field) -> Axis:
 
 
 _COMPOSITES = (
-    Axis("bits", "BX,BW,BY (DAC, weight, ADC bits), e.g. 6,6,8", _bits, _bits_label),
-    Axis("noise", "KIND[:AMPLITUDE] in ADC LSB: uniform:1, gaussian:0.5, none", _noise,
+    Axis("bits", "BX,BW,BY (DAC, weight, ADC bits), e.g. 6,6,8", bits, _bits_label),
+    Axis("noise", "KIND[:AMPLITUDE] in ADC LSB: uniform:1, gaussian:0.5, none", noise,
          _noise_label),
 )
 # "noise" (the kind) is covered by the composite axis of the same name; "seed" is per run.
