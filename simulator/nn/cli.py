@@ -7,7 +7,7 @@ import argparse
 
 from simulator.config import NOISE_KINDS
 
-__all__ = ["Parser", "bits", "gain", "known_errors", "noise", "positive_int"]
+__all__ = ["Parser", "bits", "gain", "known_errors", "noise", "positive_int", "progress_bar"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -65,3 +65,15 @@ def known_errors() -> tuple:
     except ImportError:
         return tuple(errors)
     return tuple(errors + [ModelFileError, ModelUnavailable])
+
+
+def progress_bar(unit: str, total: int | None = None, enabled: bool = True, **options):
+    """A tqdm bar on stderr (drawn only on a terminal, gone when done), or ``None`` when
+    disabled or tqdm is not installed."""
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit=unit, disable=None, leave=False, **options)

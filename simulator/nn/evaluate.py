@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simulator.nn.cli import progress_bar
 from simulator.nn.ops import Float32Ops, TileOps
 from simulator.nn.policy import LayerPolicy
 
@@ -65,17 +66,6 @@ def slice_samples(inputs, start: int, stop: int):
     if isinstance(inputs, tuple):
         return tuple(a[start:stop] for a in inputs)
     return inputs[start:stop]
-
-
-def _progress(total: int, enabled: bool):
-    """A tqdm bar on stderr (drawn only on a terminal), or nothing without tqdm."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        tqdm = None
-    if tqdm is None or not enabled:
-        return None
-    return tqdm(total=total, unit="batch", disable=None, leave=False)
 
 
 @dataclass
@@ -172,7 +162,7 @@ def evaluate(model, policy: LayerPolicy, seeds=(0,), limit=None, batch_size=None
                          f"limit {limit!r}, batch size {batch}")  # fmt: skip
     labels = data.labels[:count]
     batches = -(-count // batch)
-    bar = _progress(batches * (1 + len(seeds)), progress)
+    bar = progress_bar("batch", batches * (1 + len(seeds)), progress)
     try:
         t0 = time.perf_counter()
         reference = run_batches(model, Float32Ops(), data.inputs, count, batch, bar)

@@ -40,7 +40,8 @@ import numpy as np
 
 from simulator.config import TileConfig
 from simulator.formats import BF16
-from simulator.nn.evaluate import _progress, evaluate, write_json
+from simulator.nn.cli import progress_bar
+from simulator.nn.evaluate import evaluate, write_json
 from simulator.nn.ops import Float32Ops, TileOps
 from simulator.nn.policy import LayerPolicy
 from simulator.nn.torch import _torch
@@ -652,7 +653,7 @@ def finetune(model: str, method: str, policy: LayerPolicy, epochs: int = 1, seed
         x_all, y_all = torch.from_numpy(inputs), torch.from_numpy(targets)
         for epoch in range(1, epochs + 1):
             order = torch.randperm(len(y_all), generator=shuffle).split(batch_size)
-            bar = _progress(len(order), progress)
+            bar = progress_bar("batch", len(order), progress)
             net.train()
             start, total, seen = time.perf_counter(), 0.0, 0
             for index in order:

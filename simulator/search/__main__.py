@@ -11,7 +11,7 @@ from pathlib import Path
 from simulator.config import TileConfig
 from simulator.cost import DEFAULT, CostError, CostModel
 from simulator.nn.calibrate import CRITERIA
-from simulator.nn.cli import Parser, known_errors, noise, positive_int
+from simulator.nn.cli import Parser, known_errors, noise, positive_int, progress_bar
 from simulator.nn.evaluate import load_model, write_json
 from simulator.search import OBJECTIVES, search
 from simulator.sweep.engine import SchedulerError, connect, disconnect, scheduler_address
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
         config = TileConfig(n=args.n, **args.noise)
         address = scheduler_address(args.scheduler)
         client = None if address == "none" else connect(address, args.workers)
-        bar = _progress()
+        bar = progress_bar("evaluation", desc="search")
         try:
             result = search(model, metric=metric, budget=args.budget, objective=args.objective,
                             config=config, cost_model=cost_model, limit=args.limit,
@@ -154,15 +154,6 @@ def main(argv=None) -> int:
         for path in plot(result, args.plot):
             print(f"wrote {path}")
     return 0
-
-
-def _progress():
-    """A tqdm counter of tile evaluations on stderr (drawn only on a terminal)."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(unit="evaluation", desc="search", disable=None, leave=False)
 
 
 if __name__ == "__main__":
