@@ -50,7 +50,7 @@ def test_missing_torch_names_the_install_command(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match=r"pip install torch==2\.13\.0"):
-        adapter._torch()
+        adapter.import_torch()
 
 
 @pytest.mark.parametrize("bias", [True, False])

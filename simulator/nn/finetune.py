@@ -44,7 +44,7 @@ from simulator.nn.cli import progress_bar
 from simulator.nn.evaluate import evaluate, write_json
 from simulator.nn.ops import Float32Ops, TileOps
 from simulator.nn.policy import LayerPolicy
-from simulator.nn.torch import _torch
+from simulator.nn.torch import import_torch
 
 __all__ = [
     "BINS",
@@ -131,7 +131,7 @@ class NoiseHistogram:
         alias table (:func:`_alias_table`) and the fraction ``f = bins * u - k`` both decides
         between bin ``k`` and its alias and, rescaled, gives the uniform position in the bin.
         """
-        torch = _torch()
+        torch = import_torch()
         keep, alias = _alias_table(self.probabilities)
         keep = torch.from_numpy(keep.astype(np.float32))
         alias = torch.from_numpy(alias)
@@ -172,7 +172,7 @@ def _alias_table(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _layer_call(module):
     """(ops method, keyword arguments) that computes ``module`` as :mod:`simulator.nn.ops` does."""
-    nn = _torch().nn
+    nn = import_torch().nn
     if isinstance(module, nn.Linear):
         return "linear", {}
     method = {nn.Conv1d: "conv1d", nn.Conv2d: "conv2d"}.get(type(module))
@@ -220,7 +220,7 @@ def build_histograms(net, layers: dict, batch, policy: LayerPolicy, seed: int = 
     dict
         Layer name -> :class:`NoiseHistogram`.
     """
-    torch = _torch()
+    torch = import_torch()
     batch = np.asarray(batch, np.float32)
     _check_finite_batch(batch)
     policy = policy.bind(list(layers))
@@ -250,7 +250,7 @@ def build_histograms(net, layers: dict, batch, policy: LayerPolicy, seed: int = 
 def _round_format(x, fmt):
     """float32 tensor rounded to a format with binary32's 8 exponent bits (ties to even), by
     integer operations on the bit pattern as :func:`simulator.nn.ops.round_float32` does."""
-    torch = _torch()
+    torch = import_torch()
     shift = 23 - fmt.man_bits
     if shift == 0:
         return x
@@ -276,7 +276,7 @@ def _check_qat_config(name: str, cfg: TileConfig) -> None:
 def _codes(values, scales, top: int):
     """docs/arithmetic.md step 3 in float64: ``clamp(rint(v * M / s), M)``, 0 where ``s`` is 0
     or inf. ``values`` (rows, T, n), ``scales`` (rows, T)."""
-    torch = _torch()
+    torch = import_torch()
     s = scales.to(torch.float64)[..., None]
     usable = (s > 0) & torch.isfinite(s)
     q = torch.round(values.to(torch.float64) * top / torch.where(usable, s, 1.0))
@@ -285,7 +285,7 @@ def _codes(values, scales, top: int):
 
 def _blocks(a, fmt_in, n: int, tiles: int):
     """Operand (R, K) rounded to its format (step 1) and cut into zero-padded tiles (R, T, n)."""
-    torch = _torch()
+    torch = import_torch()
     a = _round_format(a, fmt_in)
     pad = tiles * n - a.shape[1]
     if pad:
@@ -302,7 +302,7 @@ def tile_product(x, w, cfg: TileConfig, generator=None):
     ``noise="none"`` and the default formats the result is expected to equal
     :func:`simulator.abfp_linear`'s (tests/test_nn_finetune.py measures it).
     """
-    torch = _torch()
+    torch = import_torch()
     with torch.no_grad():
         tiles = cfg.tiles(x.shape[1])
         n = cfg.n if tiles > 1 else x.shape[1]  # one tile: its zero padding changes nothing
@@ -332,7 +332,7 @@ def tile_product(x, w, cfg: TileConfig, generator=None):
 
 def _qat_output(module, x, shape, cfg, generator):
     """The tile's output (of ``shape``) of layer ``module`` on input ``x`` (forward only)."""
-    torch = _torch()
+    torch = import_torch()
     f = torch.nn.functional
     method, kw = _layer_call(module)
     w = module.weight.detach()
@@ -402,8 +402,8 @@ class Task:
 
 @cache
 def _fmnist_net_class():
-    nn = _torch().nn
-    f = _torch().nn.functional
+    nn = import_torch().nn
+    f = import_torch().nn.functional
 
     class FashionMnistNet(nn.Module):
         """``fmnist_cnn.FashionMnistCnn.forward`` as torch modules named like its layers."""
@@ -428,7 +428,7 @@ def _identity(x):
 
 
 def _fmnist_build(params: dict):
-    torch = _torch()
+    torch = import_torch()
     net = _fmnist_net_class()()
     with torch.no_grad():
         for layer in ("conv1", "conv2", "fc"):
@@ -468,7 +468,7 @@ def _fmnist_load(weights=None):
 
 
 def _cross_entropy(outputs, targets):
-    torch = _torch()
+    torch = import_torch()
     return torch.nn.functional.cross_entropy(outputs, torch.as_tensor(targets))
 
 
@@ -547,7 +547,7 @@ class FinetuneResult:
     def to_dict(self) -> dict:
         from simulator.nn.evaluate import versions
 
-        torch = _torch()
+        torch = import_torch()
         return {"model": self.model, "method": self.method, "seed": self.seed,
                 "policy": self.policy.to_dict(), "settings": self.settings,
                 "setup_seconds": self.setup_seconds, **self.method_figures,
@@ -556,7 +556,7 @@ class FinetuneResult:
 
 
 def _set_deterministic(seed: int, threads: int):
-    torch = _torch()
+    torch = import_torch()
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(seed)
@@ -627,7 +627,7 @@ def finetune(model: str, method: str, policy: LayerPolicy, epochs: int = 1, seed
     eval_seeds = list(eval_seeds)
     loaded = task.load(weights)
     policy = policy.bind(loaded.layer_names)
-    torch = _torch()
+    torch = import_torch()
     shuffle, noise = _set_deterministic(seed, threads)
     net, layers = task.build(loaded._params)
     inputs, targets = task.training_data(train_limit)

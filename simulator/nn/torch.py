@@ -39,7 +39,8 @@ from simulator.nn.ops import TileOps
 from simulator.nn.policy import as_policy
 from simulator.nn.stats import format_table
 
-__all__ = ["convert", "restore", "scaled_dot_product_attention", "summary", "tile_ops"]
+__all__ = ["convert", "import_torch", "restore", "scaled_dot_product_attention", "summary",
+           "tile_ops"]
 
 _INSTALL_HINT = (
     "simulator.nn.torch needs PyTorch: pip install torch==2.13.0 "
@@ -48,7 +49,8 @@ _INSTALL_HINT = (
 ROOT_NAME = "root"
 
 
-def _torch():
+def import_torch():
+    """The ``torch`` module, or an ImportError that names the install command."""
     try:
         import torch
     except ImportError:
@@ -57,13 +59,13 @@ def _torch():
 
 
 def _numpy(tensor):
-    return None if tensor is None else tensor.detach().to("cpu", _torch().float32).numpy()
+    return None if tensor is None else tensor.detach().to("cpu", import_torch().float32).numpy()
 
 
 @cache
 def _modules():
     """The tile module classes, defined on first use so that torch loads only then."""
-    torch = _torch()
+    torch = import_torch()
     nn = torch.nn
 
     class _TileModule(nn.Module):
@@ -235,7 +237,7 @@ def scaled_dot_product_attention(ops, name, query, key, value, attn_mask=None, i
     ``matmul``), the rest is digital as in :class:`nn.MultiheadAttention`'s conversion. No
     dropout. ``attn_mask`` as PyTorch's: boolean True takes part, a float mask is added.
     """
-    torch = _torch()
+    torch = import_torch()
     q, k, v = (_numpy(t) for t in (query, key, value))
     length, source = q.shape[-2], k.shape[-2]
     mask = _causal(length, source) if is_causal else np.zeros((1, 1), np.float32)
@@ -254,7 +256,7 @@ _SDPA_PARAMETERS = ("query", "key", "value", "attn_mask", "dropout_p", "is_causa
 def _sdpa_router(name: str, ops):
     """Forward pre-hook and hook of submodule ``name``: for the length of its forward, its calls
     of PyTorch's scaled_dot_product_attention run :func:`scaled_dot_product_attention`."""
-    torch = _torch()
+    torch = import_torch()
     sdpa = torch.nn.functional.scaled_dot_product_attention
 
     class Route(torch.overrides.TorchFunctionMode):
@@ -304,7 +306,7 @@ def _route_sdpa(module, names, ops) -> list:
 def _targets(module, attention: bool):
     """(qualified name, module, tile class) of every module to convert, outermost first."""
     base, replacements, mha = _modules()
-    nn = _torch().nn
+    nn = import_torch().nn
     found, inside = [], []
     for name, child in module.named_modules():
         if any(name.startswith(p + ".") for p in inside) or isinstance(child, base):
