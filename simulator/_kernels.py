@@ -37,7 +37,7 @@ from simulator._scalar import (
     round_fp32_value,
 )
 from simulator.noise_kinds import NONE as NOISE_NONE
-from simulator.noise_kinds import noise_from_word, noise_of_uniform, uniform_of_word
+from simulator.noise_kinds import noise_of_uniforms, uniform_of_word
 
 
 def noise_block(seed, stream, batch_offset, kind, amplitude, out):
@@ -50,11 +50,14 @@ def noise_block(seed, stream, batch_offset, kind, amplitude, out):
 def _noise_block(seed, stream, batch_offset, kind, amplitude, out):
     nb, ni, nt = out.shape
     for b in prange(nb):
+        uniforms = np.empty(ni + 3)
+        scratch = np.empty(ni, np.int64)
         for j in range(nt):
             for i0 in range(0, ni, 4):
                 words = noise_words(seed, stream, batch_offset + b, i0, j)
-                for w in range(min(4, ni - i0)):
-                    out[b, i0 + w, j] = noise_from_word(words[w], kind, amplitude)
+                for w in range(4):
+                    uniforms[i0 + w] = uniform_of_word(words[w])
+            noise_of_uniforms(uniforms[:ni], out[b, :, j], scratch, kind, amplitude)
 
 
 @njit(parallel=True, cache=True)
@@ -130,27 +133,30 @@ def _quantize_block(
 
 @njit(cache=True, error_model="numpy")
 def _tile_epilogue(
-    mac, acc, w_scale, sx, first, last, noise, seed, stream, b, i_lo, j, kind, amplitude,
-    gain_constant, code_max, k_const, pe, pm, ae, am, oe, om,
+    mac, acc, w_scale, sx, first, last, uniforms, noise, scratch, seed, stream, b, i_lo, j,
+    kind, amplitude, gain_constant, code_max, k_const, pe, pm, ae, am, oe, om,
 ):  # fmt: skip
     """Steps 5-10 of tile ``j`` for outputs ``i_lo ..`` of batch row ``b``, on row views.
 
     ``mac`` and ``w_scale`` (tile j's weight scales) run over the same outputs as ``acc``, the
     running accumulator (float32) that the last tile replaces with the output-format result.
-    ``noise`` is scratch of at least ``length + 3`` values. ``i_lo`` is a multiple of 4: one
-    Philox block serves four consecutive outputs. The words are drawn in a loop of their own
-    and transformed in the arithmetic's loop, so that both loops vectorise.
+    ``uniforms`` (at least ``length + 3``), ``noise`` and ``scratch`` (int64), at least
+    ``length`` each, are scratch. ``i_lo`` is a multiple of 4: one Philox block serves four
+    consecutive outputs. The words are drawn in a loop of their own, transformed by the
+    kind's chunk transform and then used in the arithmetic's loop, so that each loop
+    vectorises.
     """
     length = mac.shape[0]
     if kind != NOISE_NONE:
         for g in range((length + 3) >> 2):
             words = noise_words(seed, stream, b, i_lo + 4 * g, j)
-            noise[4 * g] = uniform_of_word(words[0])
-            noise[4 * g + 1] = uniform_of_word(words[1])
-            noise[4 * g + 2] = uniform_of_word(words[2])
-            noise[4 * g + 3] = uniform_of_word(words[3])
+            uniforms[4 * g] = uniform_of_word(words[0])
+            uniforms[4 * g + 1] = uniform_of_word(words[1])
+            uniforms[4 * g + 2] = uniform_of_word(words[2])
+            uniforms[4 * g + 3] = uniform_of_word(words[3])
+        noise_of_uniforms(uniforms[:length], noise[:length], scratch, kind, amplitude)
     for i in range(length):
-        e = noise_of_uniform(noise[i], kind, amplitude) if kind != NOISE_NONE else 0.0
+        e = noise[i] if kind != NOISE_NONE else 0.0
         q = adc_value(mac[i], gain_constant, e, code_max)
         p = rescale(q, w_scale[i], sx, k_const, pe, pm)
         total = accumulate(acc[i], p, first, ae, am)
@@ -392,7 +398,9 @@ def _build_fused_linear(in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt, kind, 
                                w_code_t.dtype)  # fmt: skip
             x_scale = np.empty(rows, np.float32)
             c_offset = np.zeros(1, np.int32)
-            noise = np.empty(_OUT_CHUNK + 3)
+            uniforms = np.empty(_OUT_CHUNK + 3)
+            noise = np.empty(_OUT_CHUNK)
+            noise_scratch = np.empty(_OUT_CHUNK, np.int64)
             status[rb] = 0
             for j in range(nt):
                 lo = j * n
@@ -420,9 +428,9 @@ def _build_fused_linear(in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt, kind, 
                             dots = mac[r, i0:i1]
                         _tile_epilogue(
                             dots, y[b0 + r, i0:i1], w_scale_t[j, i0:i1], x_scale[r], j == 0,
-                            j == nt - 1, noise, seed, stream, batch_offset + b0 + r, i0, j,
-                            kind, amplitude, gain_constant, code_max, k_const, pe, pm, ae,
-                            am, oe, om,
+                            j == nt - 1, uniforms, noise, noise_scratch, seed, stream,
+                            batch_offset + b0 + r, i0, j, kind, amplitude, gain_constant,
+                            code_max, k_const, pe, pm, ae, am, oe, om,
                         )  # fmt: skip
 
     return njit(parallel=True, cache=True, error_model="numpy")(kernel)

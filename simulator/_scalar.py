@@ -239,22 +239,46 @@ _P_HIGH = 1.0 - _P_LOW
 
 
 @njit(inline="always", cache=True)
-def inverse_normal_cdf(p):
-    """Standard normal quantile of p in (0, 1), Acklam's approximation: a rational function
-    of p - 1/2 for p in [0.02425, 1 - 0.02425], else of sqrt(-2 log(min(p, 1 - p))), with
-    the sign of p - 1/2. Both are computed and one selected, without branches, so that loops
-    over it vectorise; ``sqrt`` is IEEE-754's correctly rounded square root."""
+def in_normal_tail(p):
+    """Whether p in (0, 1) takes the tail formula of :func:`inverse_normal_cdf`, i.e. lies
+    outside [0.02425, 1 - 0.02425]."""
+    return not (p >= _P_LOW and p <= _P_HIGH)
+
+
+@njit(inline="always", cache=True)
+def normal_quantile_central(p):
+    """The central formula of :func:`inverse_normal_cdf`: a rational function of p - 1/2,
+    Acklam's for p in [0.02425, 1 - 0.02425] (any other p gives a meaningless finite value,
+    so that a loop can evaluate it everywhere and vectorise)."""
     q = p - 0.5
     r = q * q
     num = (((((_A0 * r + _A1) * r + _A2) * r + _A3) * r + _A4) * r + _A5) * q
     den = ((((_B0 * r + _B1) * r + _B2) * r + _B3) * r + _B4) * r + 1.0
-    central = num / den
+    return num / den
+
+
+@njit(inline="always", cache=True)
+def normal_quantile_tail(p):
+    """The tail formula of :func:`inverse_normal_cdf` for p in (0, 1): a rational function of
+    sqrt(-2 log(min(p, 1 - p))) with the sign of p - 1/2; ``sqrt`` is IEEE-754's correctly
+    rounded square root."""
     lower = p < 0.5
     t = math.sqrt(-2.0 * _log(p if lower else 1.0 - p))
     tail_num = ((((_C0 * t + _C1) * t + _C2) * t + _C3) * t + _C4) * t + _C5
     tail_den = (((_D0 * t + _D1) * t + _D2) * t + _D3) * t + 1.0
     tail = tail_num / tail_den
-    return central if (p >= _P_LOW and p <= _P_HIGH) else (tail if lower else -tail)
+    return tail if lower else -tail
+
+
+@njit(inline="always", cache=True)
+def inverse_normal_cdf(p):
+    """Standard normal quantile of p in (0, 1), Acklam's approximation:
+    :func:`normal_quantile_central` for p in [0.02425, 1 - 0.02425], else
+    :func:`normal_quantile_tail`. Loops over many values take the formulas in passes of their
+    own instead (``noise_kinds``), with the same bits."""
+    if in_normal_tail(p):
+        return normal_quantile_tail(p)
+    return normal_quantile_central(p)
 
 
 @njit(inline="always", cache=True)

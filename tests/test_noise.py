@@ -13,6 +13,8 @@ from scipy import stats
 
 from simulator import NOISE_KINDS, TileConfig, _kernels, abfp_linear, noise, noise_kinds
 from simulator._scalar import inverse_normal_cdf, philox4x32
+from simulator.noise_kinds import noise_of_uniforms
+from tests import reference as ref
 
 MASK32 = 2**32 - 1
 
@@ -217,6 +219,69 @@ def test_gaussian_noise_is_acklam_bit_for_bit():
     _quantiles(u_edges, out)
     want_edges = np.array([acklam_quantile(float(v)) for v in u_edges])
     np.testing.assert_array_equal(out.view(np.uint64), want_edges.view(np.uint64))
+
+
+GAUSSIAN = noise_kinds.kind("gaussian").code
+
+
+@njit(error_model="numpy")
+def _gaussian_chunks(u, amplitude, chunk, out):
+    """The chunk transform over consecutive chunks of ``u`` (the last one short), on copies:
+    the transform may overwrite its input."""
+    scratch = np.empty(chunk, np.int64)
+    for lo in range(0, u.shape[0], chunk):
+        hi = min(lo + chunk, u.shape[0])
+        noise_of_uniforms(u[lo:hi].copy(), out[lo:hi], scratch, GAUSSIAN, amplitude)
+
+
+def _tail_heavy_words(rng, count):
+    """Words of which about half fall in the tails (u < 0.02425 or u > 1 - 0.02425), the
+    extreme words and both sides of each boundary among them, in random order."""
+    low_end = int(0.02425 * 2**32)
+    boundary = np.floor(np.array([0.02425, 1 - 0.02425]) * 2.0**32).astype(np.int64)
+    fixed = np.concatenate([[0, 1, 2, 2**31 - 1, 2**31, 2**32 - 2, 2**32 - 1],
+                            boundary - 1, boundary, boundary + 1])  # fmt: skip
+    low = rng.integers(0, low_end + 2, count // 4)
+    high = 2**32 - 1 - rng.integers(0, low_end + 2, count // 4)
+    anywhere = rng.integers(0, 2**32, count - 2 * (count // 4))
+    return rng.permutation(np.concatenate([fixed, low, high, anywhere]))
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 256])
+def test_gaussian_chunk_transform_is_acklam_bit_for_bit_in_the_tails(chunk):
+    """The chunk transform (central formula everywhere, tail formula for the packed tail
+    values) against the plain branching statement, over chunks with few, many and only tail
+    values."""
+    rng = np.random.default_rng(chunk)
+    words = _tail_heavy_words(rng, 3000)
+    u = (words.astype(np.float64) + 0.5) * 2.0**-32
+    tails = (u < 0.02425) | (u > 1 - 0.02425)
+    assert 1000 < np.count_nonzero(tails) < 2000
+    sigma = 1.7
+    want = np.array([sigma * acklam_quantile(float(v)) for v in u])
+    for values, expected in ((u, want), (u[tails], want[tails]), (u[~tails], want[~tails])):
+        got = np.empty_like(values)
+        _gaussian_chunks(values, sigma, chunk, got)
+        np.testing.assert_array_equal(got.view(np.uint64), expected.view(np.uint64))
+
+
+def test_gaussian_abfp_linear_matches_the_reference_bit_for_bit():
+    """The fused kernel with Gaussian noise (ABFP_GEMM's default product and chunks of 256
+    outputs) against the pure-Python reference given the documented noise: Acklam's quantile
+    of randomgen's Philox words, about 4.85% of them in the tails."""
+    cfg = TileConfig(n=8, bx=8, bw=8, by=8, gain=2.0, noise="gaussian", noise_amplitude=2.5)
+    seed, stream = 2**64 - 1, 3
+    rng = np.random.default_rng(31)
+    x, w = rng.standard_normal((2, 21)), rng.standard_normal((300, 21))
+    shape = (2, 300, 3)
+    u = _philox_u(seed, stream, shape)
+    assert np.count_nonzero((u < 0.02425) | (u > 1 - 0.02425)) > 50
+    e = np.vectorize(lambda v: 2.5 * acklam_quantile(float(v)))(u)
+    got = noise(shape, cfg, seed=seed, stream=stream)
+    np.testing.assert_array_equal(got.view(np.uint64), e.view(np.uint64))
+    expected = ref.forward(x, w, cfg, e)
+    fused = abfp_linear(x, w, cfg, seed=seed, stream=stream)
+    np.testing.assert_array_equal(fused.view(np.uint32), ref.fp32_bits(expected.y))
 
 
 def test_gaussian_noise_passes_kolmogorov_smirnov_and_moments():
