@@ -91,6 +91,18 @@ def test_resnet8_corrupt_or_missing_archive_is_named(resnet, tmp_path):
         resnet8.load(archive=tmp_path / "absent.zip")
 
 
+def test_resnet8_corrupt_calibration_photograph_is_named(resnet, tmp_path):
+    directory = _common.package_file("foolbox", "data/cifar10_00_3.png", "").parent
+    for image in directory.glob("cifar10*_*.png"):
+        (tmp_path / image.name).write_bytes(image.read_bytes())
+    (tmp_path / "imagenet_00_243.jpg").write_bytes(b"not a JPEG at all")
+    with pytest.raises(ModelFileError, match="imagenet_00_243.jpg: not a readable JPEG"):
+        resnet8.load(images_dir=tmp_path)
+    (tmp_path / "imagenet_00_243.jpg").unlink()
+    with pytest.raises(ModelFileError, match="no imagenet_XX_LABEL.jpg images"):
+        resnet8.load(images_dir=tmp_path)
+
+
 def test_resnet8_refuses_another_graph(resnet, tmp_path):
     """An archive whose Keras graph differs (one stride changed) is refused, naming the file."""
     import zipfile
@@ -235,8 +247,10 @@ def test_resnet8_float32_matches_torch_reference(resnet, torch):
 def test_resnet8_calibrates_on_images_it_is_not_evaluated_on(resnet):
     directory = _common.package_file("foolbox", "data/cifar10_00_3.png", "").parent
     cifar100 = sorted(directory.glob("cifar100_*.png"))
+    imagenet = sorted(directory.glob("imagenet_*.jpg"))
     calibration = resnet.calibration_batch()
-    assert calibration.shape == (len(cifar100), 3, 32, 32) and len(cifar100) == 20
+    assert len(cifar100) == 20 and len(imagenet) == 20
+    assert calibration.shape == (len(cifar100) + len(imagenet), 3, 32, 32)
     evaluation = resnet.eval_data().inputs
     for image in calibration:
         assert not any(np.array_equal(image, other) for other in evaluation)

