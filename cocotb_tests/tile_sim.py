@@ -1,7 +1,8 @@
 """Run the end-to-end tile cosimulation and print its summary (``make sim``).
 
-The RTL input unit and output unit run in one simulator, with the golden model's analog stages
-between them; every output is checked bit for bit against ``abfp_linear``.
+The RTL input unit and output unit run in one simulator, driven from stimulus memories with the
+golden model's analog stages between them (``tb_tile``); every output is checked bit for bit
+against ``abfp_linear``. ``--rows`` sizes the run, for measuring throughput.
 """
 
 from __future__ import annotations
@@ -24,9 +25,20 @@ SOURCES = unit_sources(
 )
 
 
-def tile_parameters(cfg: TileConfig, lanes: int, per_beat: int) -> dict:
-    """HDL parameters of ``abfp_tile_top`` for a configuration."""
-    return cfg.hdl_parameters("input", P=per_beat) | cfg.hdl_parameters("output", LANES=lanes)
+def tile_parameters(cfg: TileConfig, lanes: int, per_beat: int, depth: int) -> dict:
+    """HDL parameters of ``abfp_tile_top`` for a configuration and memory depth."""
+    return (
+        cfg.hdl_parameters("input", P=per_beat)
+        | cfg.hdl_parameters("output", LANES=lanes)
+        | {"DEPTH": depth}
+    )
+
+
+def memory_depth(cfg: TileConfig, lanes, per_beat, rows, out_rows, tiles) -> int:
+    """Words the bench's memories need for one configuration, rounded up to a power of two
+    (at least 1024) so that nearby run sizes share a build."""
+    words = max(rows * tiles * cfg.n // per_beat, rows * (out_rows // lanes) * tiles)
+    return max(1024, 1 << (words - 1).bit_length())
 
 
 def run_tile(sim, cases, *, lanes=8, per_beat=16, rows=4, out_rows=16, tiles=3, seed=1,
@@ -37,7 +49,13 @@ def run_tile(sim, cases, *, lanes=8, per_beat=16, rows=4, out_rows=16, tiles=3, 
     output differs.
     """
     cfgs = [TileConfig(**c) for c in cases]
-    params = {tuple(sorted(tile_parameters(c, lanes, per_beat).items())) for c in cfgs}
+    if out_rows % lanes or cfgs[0].n % per_beat:
+        raise ValueError(
+            f"out_rows ({out_rows}) must be a multiple of lanes ({lanes}) and n ({cfgs[0].n}) "
+            f"of per_beat ({per_beat})"
+        )
+    depth = max(memory_depth(c, lanes, per_beat, rows, out_rows, tiles) for c in cfgs)
+    params = {tuple(sorted(tile_parameters(c, lanes, per_beat, depth).items())) for c in cfgs}
     if len(params) != 1:
         raise ValueError("the cases of one run must share their HDL parameters")
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,12 +65,14 @@ def run_tile(sim, cases, *, lanes=8, per_beat=16, rows=4, out_rows=16, tiles=3, 
             "ABFP_P": str(per_beat), "ABFP_ROWS": str(rows), "ABFP_OUT_ROWS": str(out_rows),
             "ABFP_TILES": str(tiles), "ABFP_SEED": str(seed), "ABFP_STALL": str(stall),
             "ABFP_INJECT_MISMATCH": "1" if inject else "", "ABFP_SUMMARY": str(summary_path),
+            "ABFP_WORK_DIR": tmp,
         }  # fmt: skip
         failure = None
         try:
             run_cocotb(
                 sim=sim, toplevel="abfp_tile_top", sources=SOURCES, test_module="tb_tile",
-                parameters=tile_parameters(cfgs[0], lanes, per_beat), extra_env=env, waves=waves,
+                parameters=tile_parameters(cfgs[0], lanes, per_beat, depth), extra_env=env,
+                waves=waves,
             )  # fmt: skip
         except AssertionError as exc:
             failure = exc
