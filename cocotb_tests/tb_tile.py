@@ -36,6 +36,7 @@ from bench_common import (
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 from hexmem import pack_fields, read_hex, unpack_field, write_hex
+from tile_sim import tile_parameters
 
 from simulator import TileConfig, abfp_linear, quantize_weights
 from simulator.formats import to_bits
@@ -121,7 +122,7 @@ async def run_case(bench: TileBench, kwargs: dict, rng, lanes, per_beat, rows, o
     dut = bench.dut
     check_parameters(
         dut,
-        cfg.hdl_parameters("input", P=per_beat) | cfg.hdl_parameters("output", LANES=lanes),
+        tile_parameters(cfg, lanes, per_beat, bench.depth),
         f"{cfg!r} with P={per_beat}, LANES={lanes}",
     )
     n = cfg.n

@@ -309,11 +309,12 @@ def load(archive: Path | None = None, images_dir: Path | None = None) -> ResNet8
     archive = Path(archive) if archive else package_file("mltk", ARCHIVE, INSTALL_HINT)
     if images_dir is None:
         images_dir = package_file("foolbox", "data/cifar10_00_3.png", INSTALL_HINT).parent
+    images_dir = Path(images_dir)
     params = _read_weights(archive)
-    images, labels = load_images(Path(images_dir))
+    images, labels = load_images(images_dir)
     inputs = preprocess(images)
-    cifar100 = load_images(Path(images_dir), "cifar100")[0]
-    calibration = preprocess(np.concatenate([cifar100, load_imagenet_thumbnails(Path(images_dir))]))
+    cifar100 = load_images(images_dir, "cifar100")[0]
+    calibration = preprocess(np.concatenate([cifar100, load_imagenet_thumbnails(images_dir)]))
     return ResNet8(params, EvalData(inputs, labels, batch_size=len(labels)), calibration)
 
 
