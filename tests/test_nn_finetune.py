@@ -15,8 +15,10 @@ from simulator import BF16, TileConfig, abfp_linear  # noqa: E402
 from simulator.nn import LayerPolicy  # noqa: E402
 from simulator.nn import finetune as ft  # noqa: E402
 from simulator.nn.__main__ import main  # noqa: E402
-from simulator.nn.models import fmnist_cnn  # noqa: E402
-from simulator.nn.ops import round_float32, stream_id  # noqa: E402
+from simulator.nn.evaluate import evaluate  # noqa: E402
+from simulator.nn.models import fmnist_cnn, minilm  # noqa: E402
+from simulator.nn.models._common import ModelUnavailable  # noqa: E402
+from simulator.nn.ops import Float32Ops, round_float32, stream_id  # noqa: E402
 
 needs_fmnist = pytest.mark.skipif(not fmnist_cnn.DATA_DIR.is_dir(),
                                   reason="dataset-fashion-mnist is not installed")  # fmt: skip
@@ -151,6 +153,21 @@ def test_qat_network_forward_without_noise_equals_tileops():
     assert np.array_equal(want.view(np.uint32), got.view(np.uint32))
 
 
+def test_qat_gradient_reaches_every_layer():
+    # The digital operands are rounded to bf16 by editing bit patterns, which autograd cannot
+    # differentiate: QAT passes their gradient straight through, so every layer trains.
+    net, layers = _net()
+    hooks, _ = ft.METHODS["qat"](net, layers, LayerPolicy(TileConfig(n=8, gain=8.0)), None, 0,
+                                 torch.Generator().manual_seed(0))  # fmt: skip
+    batch = np.random.default_rng(1).random((4, 1, 28, 28), dtype=np.float32)
+    ft.TASKS["fmnist-cnn"].loss(net(torch.from_numpy(batch)), np.arange(4)).backward()
+    for h in hooks:
+        h.remove()
+    for name, module in layers.items():
+        assert module.weight.grad is not None, name
+        assert torch.count_nonzero(module.weight.grad) > 0, name
+
+
 # ---- the finetuning loop ----------------------------------------------------------------
 @needs_fmnist
 @pytest.mark.parametrize("method", ["dnf", "qat"])
@@ -233,3 +250,53 @@ def test_interrupted_save_leaves_no_file(tmp_path, monkeypatch):
     loaded, meta = fmnist_cnn.read_weights(weights)
     assert all(loaded[k].tobytes() == params[k].tobytes() for k in params)
     assert meta["finetune"] == "dnf"
+
+
+# ---- MiniLM: distilled against its own float32 embeddings -------------------------------
+@pytest.fixture(scope="module")
+def encoder():
+    try:
+        return minilm.load()
+    except ModelUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+MINILM_SMALL = ["--n", "128", "--gain", "2", "--bits", "6,6,8", "--train-limit", "4",
+                "--batch-size", "2", "--histogram-batch", "2", "--eval-limit", "6"]  # fmt: skip
+
+
+def test_minilm_torch_forward_matches_numpy(encoder):
+    net, layers = ft.TASKS["minilm"].build(encoder._params)
+    assert sorted(layers) == sorted(n for n in encoder.layer_names if not n.endswith(("qk", "av")))
+    ids, mask = encoder.eval_data().batch(0, 6)
+    want = encoder.forward(Float32Ops(), (ids, mask))
+    with torch.no_grad():
+        got = net((torch.from_numpy(ids), torch.from_numpy(mask))).numpy()
+    # two float32 implementations (NumPy's and torch's reductions, softmax, GELU): close
+    assert np.max(np.abs(got - want)) < 1e-6
+
+
+@pytest.mark.slow
+def test_minilm_finetune_is_deterministic_and_round_trips(encoder, tmp_path):
+    argv = ["finetune", "--model", "minilm", "--method", "dnf", "--epochs", "1", "--seed", "3",
+            *MINILM_SMALL]  # fmt: skip
+    for run in ("a", "b"):
+        assert main([*argv, "--out", str(tmp_path / run)]) == 0
+    first, second = (tmp_path / run / "weights.safetensors" for run in ("a", "b"))
+    assert first.read_bytes() == second.read_bytes()
+    figures = json.loads((tmp_path / "a" / "finetune.json").read_text())
+    trained = minilm.load(weights=first)
+    assert any(not np.array_equal(encoder._params[k], trained._params[k]) for k in trained._params)
+    assert all(np.array_equal(encoder._params[k], trained._params[k])
+               for k in ("embeddings.word", "embeddings.position", "embeddings.type0"))
+    ev = evaluate(trained, LayerPolicy.from_dict(figures["policy"]), seeds=[0], limit=6,
+                  progress=False)  # fmt: skip
+    last = figures["epochs"][1]["tile_runs"][0]  # polarity: NaN, as no sentence is evaluated
+    assert all(ev.tile[0][k] == last[k] for k in ("spearman", "cosine"))
+
+
+def test_minilm_finetune_refuses_attention_products_on_the_tile(encoder, tmp_path):
+    policy = LayerPolicy(TileConfig(n=128), [{"pattern": "*.attn.qk", "matmul": True}])
+    with pytest.raises(ValueError, match=r"keeps QK\^T and attention x V in float32.*"
+                                         r"encoder\.0\.attn\.qk"):  # fmt: skip
+        ft.finetune("minilm", "qat", policy, train_limit=2, eval_limit=2, progress=False)

