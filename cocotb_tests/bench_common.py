@@ -43,7 +43,8 @@ def check_parameters(dut, expected: Mapping[str, int], source: str) -> None:
     """Assert that the built design's Verilog parameters equal ``expected``.
 
     The parameters are read back from the simulator (Icarus shows them; the cocotb runner
-    builds Verilator with ``--public-flat-rw``, which makes them visible too), so a bench can
+    builds Verilator with ``--public-flat-rw``, which makes them visible too, and the tile top,
+    built without it, with ``--public-params``), so a bench can
     never check a design built for another configuration. ``source`` names where
     ``expected`` comes from, for the message.
     """

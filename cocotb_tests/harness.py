@@ -1,10 +1,10 @@
 """Build and run one cocotb testbench on Icarus or Verilator from a plain pytest test.
 
 Sources come from the RTL-unit registry (``simulator.hdl``), with ``rtl/`` as the include
-directory. Every (simulator, toplevel, parameters, sources, waves) gets its own build
-directory under ``sim_build/``, so pytest-xdist can run cases in parallel and an edited RTL
-file or include always rebuilds. The simulation runs inside that directory, so everything it
-writes (results, Verilator's waveform) stays out of the source tree.
+directory. Every (simulator, toplevel, parameters, sources, waves, Verilator arguments) gets
+its own build directory under ``sim_build/``, so pytest-xdist can run cases in parallel and an
+edited RTL file or include always rebuilds. The simulation runs inside that directory, so
+everything it writes (results, Verilator's waveform) stays out of the source tree.
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ SIMULATORS = hdl.SIMULATORS
 # Verilator warnings that cocotb-driven builds must tolerate: none of the RTL's own; the
 # lint target (`make lint`) runs -Wall separately.
 _VERILATOR_ARGS = ["-Wno-fatal"]
+# For sources whose delays must run (a clock generated in the HDL; Icarus runs delays anyway).
+# --timing compiles processes as C++20 coroutines, and the PyPI wheel's verilated.mk was
+# configured without the compiler's coroutine flags (CFG_CXXFLAGS_COROUTINES is empty), so
+# C++20 is asked for here.
+VERILATOR_TIMING_ARGS = ("--timing", "-CFLAGS", "-std=c++20")
 
 _TRUE = {"1", "yes", "y", "on", "true", "enable"}
 
@@ -96,9 +101,10 @@ def _includes() -> list[Path]:
 
 
 def _case_tag(toplevel: str, parameters: Mapping[str, object], sources: Sequence[Path],
-              waves: bool) -> str:  # fmt: skip
+              waves: bool, verilator_args: Sequence[str]) -> str:  # fmt: skip
     digest = hashlib.sha1(",".join(f"{k}={parameters[k]}" for k in sorted(parameters)).encode())
     digest.update(f"waves={waves}".encode())
+    digest.update("\0".join(verilator_args).encode())
     for path in [*sources, *_includes()]:
         digest.update(str(path).encode() + b"\0" + Path(path).read_bytes())
     return f"{toplevel}-{digest.hexdigest()[:12]}"
@@ -134,12 +140,15 @@ def run_cocotb(
     testcase: str | Sequence[str] | None = None,
     waves: bool = False,
     seed: int | None = None,
+    verilator_args: Sequence[str] = (),
 ) -> CocotbRun:
     """Build ``toplevel`` with ``parameters`` on ``sim`` and run the cocotb ``test_module``.
 
     Concurrent calls (pytest-xdist workers) with the same build share the build, one at a
     time, and each run writes its own results file. With ``waves`` (or ``WAVES=1`` in the
     environment) the waveform is written into the build directory and its path printed.
+    ``verilator_args`` are further Verilator build arguments (e.g. ``VERILATOR_TIMING_ARGS``),
+    after cocotb's own, so they can also turn one of those off.
 
     Returns
     -------
@@ -155,12 +164,15 @@ def run_cocotb(
     parameters = dict(parameters or {})
     sources = [Path(s) for s in sources]
     waves = _waves_requested(waves)
-    build_dir = BUILD_ROOT / sim / _case_tag(toplevel, parameters, sources, waves)
+    build_dir = BUILD_ROOT / sim / _case_tag(toplevel, parameters, sources, waves, verilator_args)
     build_dir.mkdir(parents=True, exist_ok=True)
     env = {
         # Rewrite asserts only in the testbench modules: rewriting numba-using modules makes
         # importing and first calls far slower inside the simulator.
         "COCOTB_REWRITE_ASSERTION_FILES": "tb_*.py",
+        # Numba's OpenMP workers otherwise spin after every parallel kernel, taking the cores
+        # the simulator needs (the tile bench ran about 1.7x slower on a loaded 2-core machine).
+        "OMP_WAIT_POLICY": "PASSIVE",
     }
     env.update(extra_env or {})
     results = build_dir / f"results-{test_module}-{uuid.uuid4().hex[:12]}.xml"
@@ -176,7 +188,7 @@ def run_cocotb(
                 hdl_toplevel=toplevel,
                 parameters=parameters,
                 build_dir=build_dir,
-                build_args=_VERILATOR_ARGS if sim == "verilator" else [],
+                build_args=[*_VERILATOR_ARGS, *verilator_args] if sim == "verilator" else [],
                 timescale=("1ns", "1ps"),
                 waves=waves,
                 always=False,

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
+
 
 def field_bits(values: np.ndarray, width: int) -> np.ndarray:
     """Bits of ``values`` (count, lanes), two's complement allowed: (count, lanes * width)."""
@@ -41,9 +43,10 @@ def write_hex(path: Path, words: np.ndarray) -> None:
     padded = np.zeros((count, digits * 4), bool)
     padded[:, :width] = words
     nibbles = (padded.reshape(count, digits, 4) << np.arange(4)).sum(axis=2)[:, ::-1]
-    text = np.array(list("0123456789abcdef"))[nibbles]
+    text = np.full((count, digits + 1), ord("\n"), np.uint8)
+    text[:, :digits] = _HEX_DIGITS[nibbles]
     temp = Path(f"{path}.tmp")
-    temp.write_text("".join("".join(row) + "\n" for row in text))
+    temp.write_bytes(text.tobytes())
     os.replace(temp, path)
 
 
@@ -60,12 +63,13 @@ def read_hex(path: Path, width: int) -> np.ndarray:
     ]
     digits = -(-width // 4)
     table = np.full(256, -1, np.int64)
-    for value, char in enumerate("0123456789abcdef"):
-        table[ord(char)] = table[ord(char.upper())] = value
-    words = np.zeros((len(lines), digits * 4), bool)
-    for row, (number, line) in enumerate(lines):
-        codes = table[np.frombuffer(line.encode().rjust(digits, b"0"), np.uint8)]
-        if len(line) > digits or (codes < 0).any():
-            raise ValueError(f"{path} line {number}: {line!r} is not a {width}-bit hex word")
-        words[row] = ((codes[::-1, None] >> np.arange(4)) & 1).reshape(-1).astype(bool)
-    return words[:, :width]
+    table[_HEX_DIGITS] = table[np.frombuffer(b"0123456789ABCDEF", np.uint8)] = np.arange(16)
+    # every line as exactly `digits` characters (too long ones are reported below)
+    text = b"".join(line.encode()[-digits:].rjust(digits, b"0") for _, line in lines)
+    codes = table[np.frombuffer(text, np.uint8)].reshape(len(lines), digits)
+    bad = (codes < 0).any(axis=1) | np.array([len(line) > digits for _, line in lines], bool)
+    if bad.any():
+        number, line = lines[int(np.argmax(bad))]
+        raise ValueError(f"{path} line {number}: {line!r} is not a {width}-bit hex word")
+    words = ((codes[:, ::-1, None] >> np.arange(4)) & 1).reshape(len(lines), digits * 4)
+    return words[:, :width].astype(bool)
