@@ -30,6 +30,7 @@ from simulator._scalar import (
     adc_value,
     bits_of,
     float_of,
+    fma,
     noise_words,
     rescale,
     round_fmt,
@@ -168,9 +169,10 @@ def _tile_epilogue(
 # Bytes of dot products per row block: the larger the block, the better BLAS amortises the
 # packing of each tile's weights over its rows (2 MiB measured best on 1 MiB L2 per core).
 _BLOCK_BYTES = 1 << 21
-# Outputs per epilogue call, a multiple of 4 (one Philox block serves 4 outputs), so that its
-# operands and noise stay in L1.
-_OUT_CHUNK = 256
+# Outputs per epilogue call, a multiple of 4 (one Philox block serves 4 outputs): its operands
+# and noise stay in L1 or L2, and each call's fixed cost is spread over many outputs (1024
+# measured up to 12% faster than 256 at n = 8, 32 and 128, docs/performance.md).
+_OUT_CHUNK = 1024
 
 
 def row_block(rows, outputs, itemsize):
@@ -320,27 +322,34 @@ def product_dtypes(product, dot_dtype):
 
 
 @njit(cache=True)
-def _inline_dots(x_code, w_tile, i_lo, out):
-    """``out[i] = sum_k x_code[k] * w_tile[k, i_lo + i]``: one row's dot products with a short
-    tile for one chunk of outputs, four positions k at a time so that each output is loaded
-    and stored once per four products. Every partial sum is an exact integer (the codes'
-    float type holds it), so the grouping does not change the result."""
-    n = x_code.shape[0]
-    length = out.shape[0]
-    out[:] = 0
-    for k in range(0, n - 3, 4):
-        x0, x1, x2, x3 = x_code[k], x_code[k + 1], x_code[k + 2], x_code[k + 3]
+def _inline_dots(x_code, w_tile, i_lo, length, out):
+    """``out[q, i] = sum_k x_code[q, k] * w_tile[k, i_lo + i]`` for the four rows q of
+    ``x_code`` and ``i < length``: four rows' dot products with a short tile for one chunk of
+    outputs. Two positions k at a time, and each weight loaded serves the four rows, so that
+    a product costs about one fused multiply-add and no load of its own. Every partial sum is
+    an exact integer (the codes' float type holds it), so neither the grouping nor the fused
+    rounding changes the result."""
+    n = x_code.shape[1]
+    o0, o1, o2, o3 = out[0, :length], out[1, :length], out[2, :length], out[3, :length]
+    out[:, :length] = 0
+    for k in range(0, n - 1, 2):
+        a0, a1, b0, b1 = x_code[0, k], x_code[0, k + 1], x_code[1, k], x_code[1, k + 1]
+        c0, c1, d0, d1 = x_code[2, k], x_code[2, k + 1], x_code[3, k], x_code[3, k + 1]
         w0 = w_tile[k, i_lo : i_lo + length]
         w1 = w_tile[k + 1, i_lo : i_lo + length]
-        w2 = w_tile[k + 2, i_lo : i_lo + length]
-        w3 = w_tile[k + 3, i_lo : i_lo + length]
         for i in range(length):
-            out[i] += (x0 * w0[i] + x1 * w1[i]) + (x2 * w2[i] + x3 * w3[i])
-    for k in range(n - n % 4, n):
-        xk = x_code[k]
-        wk = w_tile[k, i_lo : i_lo + length]
+            o0[i] = fma(a1, w1[i], fma(a0, w0[i], o0[i]))
+            o1[i] = fma(b1, w1[i], fma(b0, w0[i], o1[i]))
+            o2[i] = fma(c1, w1[i], fma(c0, w0[i], o2[i]))
+            o3[i] = fma(d1, w1[i], fma(d0, w0[i], o3[i]))
+    if n % 2:
+        a0, b0, c0, d0 = x_code[0, n - 1], x_code[1, n - 1], x_code[2, n - 1], x_code[3, n - 1]
+        w0 = w_tile[n - 1, i_lo : i_lo + length]
         for i in range(length):
-            out[i] += xk * wk[i]
+            o0[i] = fma(a0, w0[i], o0[i])
+            o1[i] = fma(b0, w0[i], o1[i])
+            o2[i] = fma(c0, w0[i], o2[i])
+            o3[i] = fma(d0, w0[i], o3[i])
 
 
 def fused_linear(in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt, kind, product):
@@ -382,8 +391,8 @@ def _build_fused_linear(in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt, kind, 
         # Threads take blocks of row_block batch rows. For each tile in turn, the block's
         # input codes of that tile are made; one matrix product (in this thread) gives the
         # block's dot products, or with inline products each chunk's are computed in cache
-        # before its epilogue; the epilogue folds them into the running accumulators (the
-        # block's rows of y) chunk by chunk.
+        # for four rows at a time before their epilogues; the epilogue folds them into the
+        # running accumulators (the block's rows of y) chunk by chunk.
         nb, k = x.shape
         nt, n, ni = w_code_t.shape
         for rb in prange(-(-nb // row_block)):
@@ -392,10 +401,13 @@ def _build_fused_linear(in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt, kind, 
             if int8:
                 x_code = np.empty((rows, n), np.uint8)
                 mac = np.empty((rows, ni), np.int32)
+            elif inline:
+                # rows in groups of four, the last group padded with rows of zero codes
+                x_code = np.zeros((-(-rows // 4) * 4, n), w_code_t.dtype)
+                mac = np.empty((4, _OUT_CHUNK), w_code_t.dtype)
             else:
                 x_code = np.empty((rows, n), w_code_t.dtype)
-                mac = np.empty((1 if inline else rows, _OUT_CHUNK if inline else ni),
-                               w_code_t.dtype)  # fmt: skip
+                mac = np.empty((rows, ni), w_code_t.dtype)
             x_scale = np.empty(rows, np.float32)
             c_offset = np.zeros(1, np.int32)
             uniforms = np.empty(_OUT_CHUNK + 3)
@@ -422,8 +434,9 @@ def _build_fused_linear(in_fmt, scale_fmt, partial_fmt, acc_fmt, out_fmt, kind, 
                     i1 = min(i0 + _OUT_CHUNK, ni)
                     for r in range(rows):
                         if inline:
-                            dots = mac[0, : i1 - i0]
-                            _inline_dots(x_code[r], w_code_t[j], i0, dots)
+                            if r % 4 == 0:
+                                _inline_dots(x_code[r : r + 4], w_code_t[j], i0, i1 - i0, mac)
+                            dots = mac[r % 4, : i1 - i0]
                         else:
                             dots = mac[r, i0:i1]
                         _tile_epilogue(

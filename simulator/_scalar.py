@@ -48,6 +48,20 @@ float32_of = _bitcast(
 )
 
 
+@intrinsic
+def fma(typingctx, a, b, c):
+    """``a * b + c`` of three floats of one type, rounded once (IEEE-754 fusedMultiplyAdd,
+    LLVM's ``llvm.fma``): the exact result wherever that is representable, as every partial
+    sum of a tile's dot product of codes is (docs/performance.md)."""
+    if not (a == b == c and isinstance(a, types.Float)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
 _FRAC_MASK = (1 << 52) - 1
 _IMPLICIT = 1 << 52
 _MAG_MASK = (1 << 63) - 1

@@ -12,6 +12,7 @@ CONFIGS = [
     dict(n=128, bw=7, gain=8.0),
     dict(n=32, bx=8, bw=7, by=8, gain=1.86),
     dict(n=8, bx=6, bw=6, by=8, gain=8.0, noise="gaussian", noise_amplitude=1.5),
+    dict(n=5, bx=8, bw=8, by=8, gain=8.0),  # odd n: the inline products' last single k
 ]
 
 

@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     ft.add_argument("--method", required=True, help="dnf or qat")
     ft.add_argument("--epochs", type=positive_int, default=1, help="epochs (default 1)")
     ft.add_argument("--out", required=True, metavar="DIR",
-                    help="directory for weights.npz and finetune.json")
+                    help="directory for the weights (weights.npz; minilm: weights.safetensors) "
+                         "and finetune.json")
     ft.add_argument("--seed", type=int, default=0,
                     help="seed of shuffling, training noise and histogram (default 0)")
     ft.add_argument("--lr", type=gain, default=3e-4, help="Adam learning rate (default 3e-4)")
