@@ -58,8 +58,10 @@ def workloads(quick: bool) -> list[dict]:
         dict(name="bw=7", b=full, k=full, n_out=full, cfg=SEVEN_BIT_W, product="int8"),
         dict(name="bw=7", b=full, k=full, n_out=full, cfg=SEVEN_BIT_W, product="blas"),
         dict(name="n=32", b=full, k=full, n_out=full, cfg={**HEADLINE, "n": 32}),
+        dict(name="n=32", b=full, k=full, n_out=full, cfg={**HEADLINE, "n": 32}, product="inline"),
         dict(name="n=32", b=full, k=full, n_out=full, cfg={**HEADLINE, "n": 32}, product="blas"),
         dict(name="n=8", b=full, k=full, n_out=full, cfg={**HEADLINE, "n": 8}),
+        dict(name="n=8", b=full, k=full, n_out=full, cfg={**HEADLINE, "n": 8}, product="inline"),
         dict(name="n=8", b=full, k=full, n_out=full, cfg={**HEADLINE, "n": 8}, product="blas"),
         dict(name="noise off", b=full, k=full, n_out=full, cfg={**HEADLINE, "noise": "none"}),
         dict(

@@ -279,15 +279,17 @@ def _build_quantizer(val_fmt, scale_fmt):
 # epilogue's chunks, "int8" with oneDNN's exact integer product, "blas" with one float32 or
 # float64 BLAS product per row block. All three give the exact integers, hence the same bits.
 PRODUCTS = ("inline", "int8", "blas")
-# Tiles up to this width take the inline products: a BLAS call with an inner dimension this
-# short is bound by storing and rereading its (rows, N) results.
+# Tiles up to this width take the inline products where the int8 product cannot: a BLAS call
+# with an inner dimension this short is bound by storing and rereading its (rows, N) results.
+# Where the int8 product is exact (VNNI) it is faster than both from n = 16 on and as fast at
+# n = 8 (docs/performance.md).
 _INLINE_MAX_N = 32
 
 
 def product_path(n, code_max_x, code_max_w):
     """The product of :data:`PRODUCTS` that the fused kernel uses for tiles of ``n`` with
     these code maxima, as the environment variable ``ABFP_GEMM`` asks: ``auto`` (default:
-    inline for n <= 32, else int8 where :func:`simulator._int8gemm.exact_for` allows, else
+    int8 where :func:`simulator._int8gemm.exact_for` allows, else inline for n <= 32, else
     blas), or one product by name, which every configuration then takes (``int8`` only where
     it is exact).
 
@@ -301,15 +303,13 @@ def product_path(n, code_max_x, code_max_w):
     wanted = os.environ.get("ABFP_GEMM", "auto").strip().lower() or "auto"
     if wanted not in ("auto",) + PRODUCTS:
         raise ValueError(f"ABFP_GEMM={wanted!r}: must be auto or one of {', '.join(PRODUCTS)}")
-    if wanted == "auto" and n <= _INLINE_MAX_N:
-        return "inline"
     if wanted in ("auto", "int8"):
         usable, reason = _int8gemm.exact_for(n, int(code_max_x), int(code_max_w))
         if usable:
             return "int8"
         if wanted == "int8":
             raise RuntimeError(f"ABFP_GEMM=int8 but the int8 product cannot be used: {reason}")
-        return "blas"
+        return "inline" if n <= _INLINE_MAX_N else "blas"
     return wanted
 
 

@@ -74,11 +74,13 @@ def test_int8_product_over_several_row_blocks(monkeypatch):
     np.testing.assert_array_equal(_bits(np.concatenate(parts)), _bits(trace.y))
 
 
-def test_auto_picks_inline_for_short_tiles_and_int8_where_exact(monkeypatch):
+def test_auto_picks_int8_where_exact_else_inline_for_short_tiles(monkeypatch):
     monkeypatch.delenv("ABFP_GEMM", raising=False)
-    assert _kernels.product_path(32, 127, 127) == "inline"
-    usable, _ = _int8gemm.exact_for(128, 127, 63)
-    assert _kernels.product_path(128, 127, 63) == ("int8" if usable else "blas")
+    for n, mw in ((8, 127), (32, 127), (128, 63)):
+        usable, _ = _int8gemm.exact_for(n, 127, mw)
+        assert _kernels.product_path(n, 127, mw) == ("int8" if usable else
+                                                     "inline" if n <= 32 else "blas")
+    assert _kernels.product_path(32, 255, 255) == "inline"  # 9-bit codes
     assert _kernels.product_path(128, 2047, 2047) == "blas"  # 12-bit codes
 
 
