@@ -42,12 +42,13 @@ from simulator.nn.policy import LayerPolicy  # noqa: E402
 
 @dataclass(frozen=True)
 class Experiment:
-    """One model's experiment: its configurations, the metrics it reports (the first one is
-    the plateau's), what its evaluation set is called, and the finetuning defaults."""
+    """One model's experiment: its configurations, the metrics it reports, what its training
+    and evaluation sets are called, and the finetuning defaults."""
 
     configs: dict
     metrics: tuple
     percent: bool  # metrics in [0, 1], printed in percent
+    train_set: str
     eval_set: str
     defaults: dict
 
@@ -59,13 +60,14 @@ EXPERIMENTS = {
             "n128_668_g2": dict(n=128, bx=6, bw=6, by=8, gain=2.0),
             "n8_668_g8": dict(n=8, bx=6, bw=6, by=8, gain=8.0),
         },
-        metrics=("top1",), percent=True, eval_set="test images",
+        metrics=("top1",), percent=True, train_set="training images", eval_set="test images",
         defaults=dict(train_limit=60000, eval_limit=10000, eval_seeds=2, lr=3e-4,
                       batch_size=64, histogram_batch=256),
     ),
     "minilm": Experiment(
         configs={"n128_668_g2": dict(n=128, bx=6, bw=6, by=8, gain=2.0)},
-        metrics=("cosine", "spearman"), percent=False, eval_set="Lee documents",
+        metrics=("cosine", "spearman"), percent=False, train_set="background documents",
+        eval_set="Lee documents",
         defaults=dict(train_limit=128, eval_limit=50, eval_seeds=1, lr=1e-4, batch_size=8,
                       histogram_batch=16),
     ),
@@ -122,8 +124,8 @@ def tables(runs: dict, experiment: Experiment) -> str:
         return f"{scale * value:.{digits}f}"
 
     lines = ["| configuration | metric | float32 | none | QAT (last / best) | DNF (last / best) "
-             "| QAT recovered | DNF recovered | QAT s/epoch | DNF s/epoch | QAT plateau | "
-             "DNF plateau |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| QAT recovered | DNF recovered | QAT s/epoch | DNF s/epoch | QAT plateau (s) | "
+             "DNF plateau (s) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for name, fields in experiment.configs.items():
         got = {m: runs.get((name, m)) for m in ("qat", "dnf")}
         if not any(got.values()):
@@ -145,7 +147,12 @@ def tables(runs: dict, experiment: Experiment) -> str:
                 seconds = [e["train_seconds"] for e in r["epochs"][1:]] if r else []
                 row.append(f"{sum(seconds) / len(seconds):.0f}" if seconds else "-")
             for r in got.values():
-                row.append(str(_plateau(r["epochs"], metric, tolerance)) if r else "-")
+                if r:
+                    epoch = _plateau(r["epochs"], metric, tolerance)
+                    seconds = sum(e.get("train_seconds", 0) for e in r["epochs"][: epoch + 1])
+                    row.append(f"{epoch} ({seconds:.0f})")
+                else:
+                    row.append("-")
             lines.append("| " + " | ".join(row) + " |")
     per_seed = experiment.metrics[0]
     lines += ["", "| configuration | method | epoch | "
@@ -179,12 +186,12 @@ def plots(runs: dict, experiment: Experiment, model: str, folder: Path) -> list[
         if not got:
             continue
         metrics = experiment.metrics
-        fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 3.8), dpi=110,
+        fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.0), dpi=110,
                                  squeeze=False)  # fmt: skip
         first = next(iter(got.values()))
         for ax, metric in zip(axes[0], metrics, strict=True):
             ax.axhline(scale * first["epochs"][0]["float32"][metric], color="grey",
-                       linestyle="--", label="float32")  # fmt: skip
+                       linestyle="--", label="float32, before finetuning")  # fmt: skip
             for method, r in got.items():
                 epochs = [e["epoch"] for e in r["epochs"]]
                 ax.plot(epochs, [scale * e["tile"][metric] for e in r["epochs"]], marker="o",
@@ -195,8 +202,9 @@ def plots(runs: dict, experiment: Experiment, model: str, folder: Path) -> list[
             ax.set_xticks(epochs)
             ax.grid(alpha=0.3)
         axes[0][0].legend(loc="best", fontsize="small")
-        fig.suptitle(f"{model}, {_label(fields)}: {first['epochs'][0]['samples']} "
-                     f"{experiment.eval_set}, trained on {first['settings']['train_samples']}",
+        fig.suptitle(f"{model}, {_label(fields)}\n{first['epochs'][0]['samples']} "
+                     f"{experiment.eval_set}, trained on {first['settings']['train_samples']} "
+                     f"{experiment.train_set}",
                      fontsize="medium")  # fmt: skip
         fig.tight_layout()
         path = folder / f"finetune_{model}_{name}.png"
