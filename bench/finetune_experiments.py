@@ -68,7 +68,7 @@ EXPERIMENTS = {
         configs={"n128_668_g2": dict(n=128, bx=6, bw=6, by=8, gain=2.0)},
         metrics=("cosine", "spearman"), percent=False, train_set="background documents",
         eval_set="Lee documents",
-        defaults=dict(train_limit=128, eval_limit=50, eval_seeds=1, lr=1e-4, batch_size=8,
+        defaults=dict(train_limit=128, eval_limit=50, eval_seeds=3, lr=1e-4, batch_size=8,
                       histogram_batch=16),
     ),
 }  # fmt: skip
