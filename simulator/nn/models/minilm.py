@@ -71,6 +71,26 @@ HF_TENSORS = {
 }
 
 
+TOKEN_TYPES = "embeddings.token_type_embeddings.weight"  # rows: token types 0 and 1
+
+
+def hf_names() -> dict[str, tuple[str, tuple]]:
+    """Our parameter name -> (its tensor's Hugging Face name, shape), for every parameter but
+    ``embeddings.type0``, which is row 0 of ``TOKEN_TYPES`` (shape (2, WIDTH))."""
+    names = {
+        "embeddings.word": ("embeddings.word_embeddings.weight", (30522, WIDTH)),
+        "embeddings.position": ("embeddings.position_embeddings.weight", (512, WIDTH)),
+        "embeddings.norm.weight": ("embeddings.LayerNorm.weight", (WIDTH,)),
+        "embeddings.norm.bias": ("embeddings.LayerNorm.bias", (WIDTH,)),
+    }
+    for layer in range(LAYERS):
+        for ours, (hf, shape) in HF_TENSORS.items():
+            for part, part_shape in (("weight", shape), ("bias", shape[:1])):
+                names[f"encoder.{layer}.{ours}.{part}"] = (f"encoder.layer.{layer}.{hf}.{part}",
+                                                           part_shape)  # fmt: skip
+    return names
+
+
 def read_weights(path: Path) -> dict[str, np.ndarray]:
     """The float32 tensors of the safetensors file, shapes checked, under our names."""
     from safetensors import SafetensorError
@@ -86,18 +106,8 @@ def read_weights(path: Path) -> dict[str, np.ndarray]:
             raise ModelFileError(f"{path}: tensor {hf_name} is missing")
         return expect_shape(as_float32(stored[hf_name], hf_name, path), shape, hf_name, path)
 
-    params = {
-        "embeddings.word": tensor("embeddings.word_embeddings.weight", (30522, WIDTH)),
-        "embeddings.position": tensor("embeddings.position_embeddings.weight", (512, WIDTH)),
-        "embeddings.type0": tensor("embeddings.token_type_embeddings.weight", (2, WIDTH))[0],
-        "embeddings.norm.weight": tensor("embeddings.LayerNorm.weight", (WIDTH,)),
-        "embeddings.norm.bias": tensor("embeddings.LayerNorm.bias", (WIDTH,)),
-    }
-    for layer in range(LAYERS):
-        for ours, (hf, shape) in HF_TENSORS.items():
-            for part, part_shape in (("weight", shape), ("bias", shape[:1])):
-                hf_name = f"encoder.layer.{layer}.{hf}.{part}"
-                params[f"encoder.{layer}.{ours}.{part}"] = tensor(hf_name, part_shape)
+    params = {ours: tensor(hf, shape) for ours, (hf, shape) in hf_names().items()}
+    params["embeddings.type0"] = tensor(TOKEN_TYPES, (2, WIDTH))[0]
     return params
 
 
